@@ -1,0 +1,23 @@
+"""i2i_keras: image-to-image translation methods as Keras 3 models, with one training and serving contract."""
+
+__version__ = "0.1.0"
+
+from i2i_keras.config import ExperimentConfig, load_config  # noqa: E402
+from i2i_keras.registry import get_method, list_methods, register_method  # noqa: E402
+
+
+def build_model(cfg: ExperimentConfig, image_size=None):
+    """Builds the method named by `cfg.method` from `cfg.model` and `cfg.loss_weights`."""
+    from i2i_keras.methods.base import build_model as _build
+
+    return _build(cfg, image_size=image_size)
+
+
+def export_for_serving(model, path, **kwargs):
+    from i2i_keras.export import export_for_serving as _export
+
+    return _export(model, path, **kwargs)
+
+
+__all__ = ["ExperimentConfig", "build_model", "export_for_serving", "get_method", "list_methods", "load_config",
+           "register_method"]

@@ -1,0 +1,7 @@
+"""Every method module is imported here explicitly: importing the package fills the registry.
+
+Adding a method = one folder under methods/ + one line below + configs + tests.
+"""
+
+from i2i_keras.methods.cyclegan import cyclegan  # noqa: F401
+from i2i_keras.methods.pix2pix import pix2pix  # noqa: F401

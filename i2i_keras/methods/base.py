@@ -1,0 +1,351 @@
+"""The method contract: `TranslationModel`, a `keras.Model` that owns a translation method's training algorithm.
+
+A method subclass builds its networks (Functional models from `i2i_keras.networks`) in `__init__` and implements:
+
+- `generator_variables()` / `discriminator_variables()`: the variables each optimizer updates;
+- `generate(batch, training)`: the generator forward pass of one step, returning a dict of tensors;
+- `discriminator_losses(batch, outputs, training)` and `generator_losses(batch, outputs, training)`: dicts of named, unweighted,
+  per-replica scalars, only for the terms whose weight in `loss_weights` is non-zero (`self.uses(name)`);
+- `translation_modes()`: the inference operations (name -> `TranslationMode`), which become Python methods'
+  behaviour and exported serving signatures alike.
+
+The base class does everything that must be done once and right: it weights and sums the terms, scales the totals
+by 1/replicas for MirroredStrategy (optimizers sum gradients over replicas; trackers get unscaled values), runs the
+discriminator update on detached outputs before the generator update (the order of the papers' reference code),
+applies the two optimizers on explicit variable lists (no `trainable` toggling), handles loss scaling for
+mixed_float16, and keeps one `Mean` tracker per loss term.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Optional
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from i2i_keras import metrics as i2i_metrics
+
+
+@dataclasses.dataclass
+class TranslationMode:
+    """One inference operation: `fn(images, **extra_inputs) -> images` on float images in [-1, 1].
+
+    `extra_inputs` maps input names to `tf.TensorSpec`s (e.g. a target label or a seed) for the serving signature.
+    """
+
+    fn: Callable
+    extra_inputs: dict = dataclasses.field(default_factory=dict)
+    description: str = ""
+
+
+class TranslationModel(keras.Model):
+    """Base class of every trainable translation method.
+
+    Args:
+        image_size: training crop size (networks accept any multiple of `size_multiple` at inference).
+        in_channels / out_channels: image channels of the source and target domains.
+        loss_weights: overrides of `default_loss_weights`; a weight of 0 removes the term. Unknown names raise.
+        seed: seed of the method's own random draws (image pool, sampled styles).
+
+    Batch format: a dict whose keys depend on `data_kind` (see `i2i_keras.data`).
+    """
+
+    method_name: Optional[str] = None  # set by @register_method
+    data_kind: Optional[str] = None
+    default_loss_weights: dict = {}
+    # Metrics computed by `test_step` when a ground-truth target exists.
+    paired_metrics: bool = False
+
+    def __init__(self, image_size=256, in_channels=3, out_channels=3, loss_weights=None, seed=None, name=None,
+                 **kwargs):
+        super().__init__(name=name or self.method_name, **kwargs)
+        if int(image_size) <= 0:
+            raise ValueError(f"`image_size` must be positive. Received: image_size={image_size!r}")
+        for arg, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if value not in (1, 3):
+                raise ValueError(f"`{arg}` must be 1 or 3. Received: {arg}={value!r}")
+        self.image_size = int(image_size)
+        self.in_channels = int(in_channels)
+        self.out_channels = int(out_channels)
+        self.seed = seed
+        self.loss_weights = resolve_loss_weights(type(self), loss_weights)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.d_optimizer = None
+        self._trackers = {}
+
+    # ------------------------------------------------------------------ contract, implemented by methods
+    @property
+    def size_multiple(self) -> int:
+        """Spatial sizes the generators accept at inference must be multiples of this."""
+        return 1
+
+    def generator_variables(self) -> list:
+        raise NotImplementedError
+
+    def discriminator_variables(self) -> list:
+        return []
+
+    def generate(self, batch: dict, training: bool) -> dict:
+        raise NotImplementedError
+
+    def discriminator_losses(self, batch: dict, outputs: dict, training: bool = True) -> dict:
+        return {}
+
+    def generator_losses(self, batch: dict, outputs: dict, training: bool = True) -> dict:
+        raise NotImplementedError
+
+    def translation_modes(self) -> dict:
+        raise NotImplementedError
+
+    def evaluation_pairs(self, batch: dict, outputs: dict) -> list:
+        """(prediction, ground truth) pairs scored by PSNR/SSIM/L1 in `test_step`; none by default."""
+        return []
+
+    def sample_grid(self, batch: dict) -> list:
+        """Images shown side by side in sample grids: [input, output, (target)], each [B,H,W,C] in [-1, 1]."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ helpers for methods
+    def uses(self, name: str) -> bool:
+        return self.loss_weights.get(name, 0.0) != 0.0
+
+    def translate(self, images, mode: Optional[str] = None, **kwargs):
+        """Translates float images in [-1, 1] of any size: reflect-pads to `size_multiple`, runs the mode, crops."""
+        modes = self.translation_modes()
+        mode = mode or next(iter(modes))
+        if mode not in modes:
+            raise ValueError(f"Unknown translation mode {mode!r} for {self.method_name}; expected one of "
+                             f"{list(modes)}. Received: mode={mode!r}")
+        images = ops.convert_to_tensor(images)
+        if images.dtype not in ("float32", "float16", "bfloat16", tf.float32):
+            images = ops.cast(images, "float32")
+        if len(images.shape) != 4 or images.shape[-1] not in (None, self.in_channels):
+            raise ValueError(f"{self.method_name} translates [batch, height, width, {self.in_channels}] images. "
+                             f"Received: images.shape={tuple(images.shape)}")
+        padded, height, width = pad_to_multiple(images, self.size_multiple)
+        out = modes[mode].fn(padded, **kwargs)
+        return out[:, :height, :width, :]
+
+    def call(self, inputs, training=False):
+        return self.translate(inputs)
+
+    # ------------------------------------------------------------------ compile / optimizers
+    def compile(self, optimizer=None, d_optimizer=None, **kwargs):
+        """`optimizer` updates `generator_variables()`, `d_optimizer` updates `discriminator_variables()`.
+
+        Both are built here, inside the caller's strategy scope, on exactly the variables they update.
+        """
+        optimizer = keras.optimizers.get(optimizer or "adam")
+        if self.discriminator_variables():
+            if d_optimizer is None:
+                raise ValueError(f"{self.method_name} has a discriminator and needs `d_optimizer`. "
+                                 f"Received: d_optimizer=None")
+            d_optimizer = keras.optimizers.get(d_optimizer)
+        elif d_optimizer is not None:
+            raise ValueError(f"{self.method_name} has no discriminator; `d_optimizer` must be None. "
+                             f"Received: d_optimizer={d_optimizer!r}")
+        if keras.config.dtype_policy().name == "mixed_float16":
+            optimizer = _loss_scaled(optimizer)
+            d_optimizer = _loss_scaled(d_optimizer) if d_optimizer is not None else None
+        super().compile(optimizer=optimizer, **kwargs)
+        self.d_optimizer = d_optimizer
+        if not self.optimizer.built:
+            self.optimizer.build(self.generator_variables())
+        if self.d_optimizer is not None and not self.d_optimizer.built:
+            self.d_optimizer.build(self.discriminator_variables())
+        self._create_trackers()
+
+    def get_compile_config(self):
+        config = {"optimizer": keras.saving.serialize_keras_object(self.optimizer)}
+        if self.d_optimizer is not None:
+            config["d_optimizer"] = keras.saving.serialize_keras_object(self.d_optimizer)
+        return config
+
+    def compile_from_config(self, config):
+        optimizer = keras.saving.deserialize_keras_object(config["optimizer"])
+        d_optimizer = config.get("d_optimizer")
+        d_optimizer = keras.saving.deserialize_keras_object(d_optimizer) if d_optimizer else None
+        self.compile(optimizer=optimizer, d_optimizer=d_optimizer)
+
+    # ------------------------------------------------------------------ trackers
+    def _create_trackers(self):
+        if self._trackers:
+            return
+        names = [n for n in self.loss_weights if self.uses(n) and n.startswith("d_")]
+        names += [n for n in self.loss_weights if self.uses(n) and n.startswith("g_")]
+        names += ["d_total"] if self.discriminator_variables() else []
+        names += ["g_total"]
+        if self.paired_metrics:
+            names += ["psnr", "ssim", "l1"]
+        self._trackers = {n: keras.metrics.Mean(name=n) for n in names}
+
+    @property
+    def metrics(self):
+        return list(self._trackers.values())
+
+    def _track(self, values: dict):
+        for name, value in values.items():
+            if name not in self._trackers:
+                raise KeyError(f"{self.method_name} returned loss {name!r}, which has no weight/tracker. "
+                               f"Known: {sorted(self._trackers)}")
+            self._trackers[name].update_state(value)
+
+    # ------------------------------------------------------------------ the training step
+    def _weighted_total(self, losses: dict):
+        total = ops.zeros((), "float32")
+        for name, value in losses.items():
+            total = total + self.loss_weights[name] * ops.cast(value, "float32")
+        return total
+
+    def train_step(self, data):
+        batch = self.prepare_batch(data)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        with tf.GradientTape() as g_tape:
+            outputs = self.generate(batch, training=True)
+            d_losses = {}
+            if self.d_optimizer is not None:
+                with g_tape.stop_recording():
+                    detached = {k: ops.stop_gradient(v) for k, v in outputs.items()}
+                    d_losses = self._discriminator_update(batch, detached, replicas)
+            g_losses = self.generator_losses(batch, outputs)
+            g_total = self._weighted_total(g_losses)
+            g_scaled = self.optimizer.scale_loss(g_total / replicas)
+        g_vars = self.generator_variables()
+        g_grads = g_tape.gradient(g_scaled, g_vars)
+        self.optimizer.apply(g_grads, g_vars)
+        values = {**d_losses, **g_losses, "g_total": g_total}
+        self._track(values)
+        # Only the terms trained on are reported; the evaluation-only metrics (psnr, ...) belong to `evaluate`.
+        return {name: self._trackers[name].result() for name in values}
+
+    def _discriminator_update(self, batch, outputs, replicas):
+        d_vars = self.discriminator_variables()
+        with tf.GradientTape() as d_tape:
+            d_losses = self.discriminator_losses(batch, outputs)
+            d_total = self._weighted_total(d_losses)
+            d_scaled = self.d_optimizer.scale_loss(d_total / replicas)
+        d_grads = d_tape.gradient(d_scaled, d_vars)
+        self.d_optimizer.apply(d_grads, d_vars)
+        return {**d_losses, "d_total": d_total}
+
+    def test_step(self, data):
+        batch = self.prepare_batch(data)
+        outputs = self.generate(batch, training=False)
+        values = {}
+        if self.discriminator_variables():
+            d_losses = self.discriminator_losses(batch, outputs, training=False)
+            values.update(d_losses, d_total=self._weighted_total(d_losses))
+        g_losses = self.generator_losses(batch, outputs, training=False)
+        values.update(g_losses, g_total=self._weighted_total(g_losses))
+        if self.paired_metrics:
+            for prediction, truth in self.evaluation_pairs(batch, outputs):
+                values["psnr"] = i2i_metrics.psnr(prediction, truth)
+                values["ssim"] = i2i_metrics.ssim(prediction, truth)
+                values["l1"] = ops.mean(ops.abs(ops.cast(prediction, "float32") - ops.cast(truth, "float32")))
+        self._track(values)
+        return {m.name: m.result() for m in self.metrics}
+
+    def predict_step(self, data):
+        batch = self.prepare_batch(data)
+        key = self.input_key
+        return self.translate(batch[key] if isinstance(batch, dict) else batch)
+
+    input_key = "source"
+
+    def prepare_batch(self, data):
+        """Checks the batch is the dict this method's data kind produces and casts images to the compute dtype."""
+        if isinstance(data, (tuple, list)) and len(data) == 1:
+            data = data[0]
+        if not isinstance(data, dict):
+            raise ValueError(f"{self.method_name} expects dict batches for data kind {self.data_kind!r}. "
+                             f"Received: {type(data).__name__}")
+        return data
+
+    # ------------------------------------------------------------------ serialization
+    def get_config(self):
+        return {"image_size": self.image_size, "in_channels": self.in_channels, "out_channels": self.out_channels,
+                "loss_weights": dict(self.loss_weights), "seed": self.seed, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def metadata(self) -> dict:
+        """Facts that travel inside the exported SavedModel (read by serving clients and the translate CLI)."""
+        return {"method": self.method_name, "data_kind": self.data_kind, "value_range": [-1.0, 1.0],
+                "size_multiple": self.size_multiple, "image_size": self.image_size,
+                "in_channels": self.in_channels, "out_channels": self.out_channels,
+                "modes": list(self.translation_modes())}
+
+
+def _loss_scaled(optimizer):
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return optimizer
+    return keras.optimizers.LossScaleOptimizer(optimizer)
+
+
+def resolve_loss_weights(cls, loss_weights: Optional[dict]) -> dict:
+    """Merges user weights over the method's defaults; unknown names raise with the allowed names listed."""
+    weights = dict(cls.default_loss_weights)
+    for name, value in (loss_weights or {}).items():
+        if name not in weights:
+            raise ValueError(f"Unknown loss weight {name!r} for {cls.method_name}. Allowed: "
+                             f"{sorted(weights)}. Received: loss_weights.{name}={value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ValueError(f"Loss weights must be non-negative numbers. Received: loss_weights.{name}={value!r}")
+        weights[name] = float(value)
+    return weights
+
+
+def pad_to_multiple(images, multiple: int):
+    """Pads [B,H,W,C] images at the bottom/right to multiples of `multiple`; returns (padded, H, W).
+
+    Mirror padding avoids a hard border the network never saw in training; an image smaller than the padding it
+    needs (mirroring is impossible there) is edge-padded instead.
+    """
+    shape = tf.shape(images)
+    height, width = shape[1], shape[2]
+    if multiple <= 1:
+        return images, height, width
+    pad_h = (-height) % multiple
+    pad_w = (-width) % multiple
+    paddings = [[0, 0], [0, pad_h], [0, pad_w], [0, 0]]
+    fits = tf.logical_and(pad_h <= height, pad_w <= width)
+    padded = tf.cond(fits, lambda: tf.pad(images, paddings, mode="SYMMETRIC"),
+                     lambda: _edge_pad(images, pad_h, pad_w))
+    return padded, height, width
+
+
+def _edge_pad(images, pad_h, pad_w):
+    bottom = tf.repeat(images[:, -1:, :, :], pad_h, axis=1)
+    images = tf.concat([images, bottom], axis=1)
+    right = tf.repeat(images[:, :, -1:, :], pad_w, axis=2)
+    return tf.concat([images, right], axis=2)
+
+
+def build_model(cfg, image_size: Optional[int] = None):
+    """`get_method(cfg.method)(image_size=..., **cfg.model, loss_weights=cfg.loss_weights)` with checked kwargs."""
+    import inspect
+
+    from i2i_keras.registry import get_method
+
+    cls = get_method(cfg.method)
+    allowed = set()
+    for klass in cls.__mro__:
+        if klass is keras.Model:
+            break
+        if "__init__" in vars(klass):
+            allowed |= {p for p in inspect.signature(klass.__init__).parameters if p not in ("self", "kwargs")}
+    allowed -= {"loss_weights", "name"}
+    unknown = sorted(set(cfg.model) - allowed)
+    if unknown:
+        raise ValueError(f"Unknown model option `model.{unknown[0]}` for {cfg.method}. Allowed: {sorted(allowed)}. "
+                         f"Received: model.{unknown[0]}={cfg.model[unknown[0]]!r}")
+    kwargs = dict(cfg.model)
+    kwargs.setdefault("image_size", image_size or cfg.data.crop_size)
+    kwargs.setdefault("in_channels", cfg.data.channels)
+    kwargs.setdefault("out_channels", cfg.data.channels)
+    kwargs.setdefault("seed", cfg.train.seed)
+    return cls(loss_weights=cfg.loss_weights, **kwargs)

@@ -1,0 +1,98 @@
+"""Generator factories. Inputs have free spatial size (None, None, C) so exported models take any size that is a
+multiple of the network's downsampling factor; outputs are float32 tanh images in [-1, 1] (also under mixed
+precision, where the last activation is pinned to float32)."""
+
+import keras
+
+from i2i_keras.layers import InferenceDropout, ReflectionPadding2D, normalization
+
+# Gaussian N(0, 0.02) weights, the initialisation of the pix2pix and CycleGAN papers.
+def _init():
+    return keras.initializers.RandomNormal(0.0, 0.02)
+
+
+def _norm(x, kind, name):
+    layer = normalization(kind, name=name)
+    return x if layer is None else layer(x)
+
+
+def unet_generator(in_channels=3, out_channels=3, base_filters=64, num_downs=8, norm="batch", dropout=0.5,
+                   dropout_at_inference=False, name="unet_generator"):
+    """pix2pix U-Net: `num_downs` stride-2 4x4 convolutions, mirrored by transposed convolutions, with skips.
+
+    Encoder C64-C128-C256-C512-C512...; decoder with dropout on the three layers after the innermost one
+    (paper: CD512-CD512-CD512-C512-...). `num_downs=8` maps 256x256 to a 1x1 bottleneck; inputs must be multiples
+    of 2**num_downs.
+    """
+    if num_downs < 2:
+        raise ValueError(f"`num_downs` must be >= 2. Received: num_downs={num_downs!r}")
+    use_bias = norm != "batch"  # batch norm's offset makes a conv bias redundant
+    filters = [min(base_filters * 2 ** i, base_filters * 8) for i in range(num_downs)]
+    inputs = keras.Input((None, None, in_channels), name="images")
+    skips = []
+    x = inputs
+    for i, f in enumerate(filters):
+        if i > 0:
+            x = keras.layers.LeakyReLU(0.2, name=f"down{i}_lrelu")(x)
+        x = keras.layers.Conv2D(f, 4, strides=2, padding="same", use_bias=use_bias or i in (0, num_downs - 1),
+                                kernel_initializer=_init(), name=f"down{i}_conv")(x)
+        if 0 < i < num_downs - 1:  # no norm on the first layer (paper) nor on the 1x1 bottleneck
+            x = _norm(x, norm, f"down{i}_norm")
+        skips.append(x)
+    num_dropout = min(3, num_downs - 2)
+    for step, i in enumerate(reversed(range(num_downs - 1))):
+        x = keras.layers.ReLU(name=f"up{i}_relu")(x)
+        x = keras.layers.Conv2DTranspose(filters[i], 4, strides=2, padding="same", use_bias=use_bias,
+                                         kernel_initializer=_init(), name=f"up{i}_conv")(x)
+        x = _norm(x, norm, f"up{i}_norm")
+        if dropout and 1 <= step <= num_dropout:
+            x = InferenceDropout(dropout, always_on=dropout_at_inference, name=f"up{i}_dropout")(x)
+        x = keras.layers.Concatenate(name=f"up{i}_skip")([x, skips[i]])
+    x = keras.layers.ReLU(name="out_relu")(x)
+    x = keras.layers.Conv2DTranspose(out_channels, 4, strides=2, padding="same", kernel_initializer=_init(),
+                                     name="out_conv")(x)
+    outputs = keras.layers.Activation("tanh", dtype="float32", name="out_tanh")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def residual_block(x, filters, norm, name):
+    """Two reflection-padded 3x3 convolutions with a skip connection (CycleGAN / Johnson et al.)."""
+    y = ReflectionPadding2D(1, name=f"{name}_pad1")(x)
+    y = keras.layers.Conv2D(filters, 3, use_bias=norm != "batch", kernel_initializer=_init(), name=f"{name}_conv1")(y)
+    y = _norm(y, norm, f"{name}_norm1")
+    y = keras.layers.ReLU(name=f"{name}_relu")(y)
+    y = ReflectionPadding2D(1, name=f"{name}_pad2")(y)
+    y = keras.layers.Conv2D(filters, 3, use_bias=norm != "batch", kernel_initializer=_init(), name=f"{name}_conv2")(y)
+    y = _norm(y, norm, f"{name}_norm2")
+    return keras.layers.Add(name=f"{name}_add")([x, y])
+
+
+def resnet_generator(in_channels=3, out_channels=3, base_filters=64, num_blocks=9, num_downsampling=2,
+                     norm="instance", name="resnet_generator"):
+    """CycleGAN ResNet generator: c7s1-64, d128, d256, R256 x num_blocks, u128, u64, c7s1-3 (9 blocks at 256 px,
+    6 below). Inputs must be multiples of 2**num_downsampling."""
+    use_bias = norm != "batch"
+    inputs = keras.Input((None, None, in_channels), name="images")
+    x = ReflectionPadding2D(3, name="in_pad")(inputs)
+    x = keras.layers.Conv2D(base_filters, 7, use_bias=use_bias, kernel_initializer=_init(), name="in_conv")(x)
+    x = _norm(x, norm, "in_norm")
+    x = keras.layers.ReLU(name="in_relu")(x)
+    filters = base_filters
+    for i in range(num_downsampling):
+        filters *= 2
+        x = keras.layers.Conv2D(filters, 3, strides=2, padding="same", use_bias=use_bias,
+                                kernel_initializer=_init(), name=f"down{i}_conv")(x)
+        x = _norm(x, norm, f"down{i}_norm")
+        x = keras.layers.ReLU(name=f"down{i}_relu")(x)
+    for i in range(num_blocks):
+        x = residual_block(x, filters, norm, name=f"res{i}")
+    for i in range(num_downsampling):
+        filters //= 2
+        x = keras.layers.Conv2DTranspose(filters, 3, strides=2, padding="same", use_bias=use_bias,
+                                         kernel_initializer=_init(), name=f"up{i}_conv")(x)
+        x = _norm(x, norm, f"up{i}_norm")
+        x = keras.layers.ReLU(name=f"up{i}_relu")(x)
+    x = ReflectionPadding2D(3, name="out_pad")(x)
+    x = keras.layers.Conv2D(out_channels, 7, kernel_initializer=_init(), name="out_conv")(x)
+    outputs = keras.layers.Activation("tanh", dtype="float32", name="out_tanh")(x)
+    return keras.Model(inputs, outputs, name=name)
