@@ -310,3 +310,19 @@ def set_image_size(cfg: ExperimentConfig, size: int) -> None:
         raise ConfigError(f"--image-size must be positive. Received: {size}")
     cfg.data.crop_size = size
     cfg.data.load_size = max(size, int(round(size * 286 / 256)))
+
+
+def configs_root() -> Optional[str]:
+    """The `configs/` folder: the repository's (source checkout) or the copy installed as `i2i_keras/configs`."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for candidate in (os.path.join(os.path.dirname(here), "configs"), os.path.join(here, "configs")):
+        if os.path.isdir(candidate):
+            return candidate
+    return None
+
+
+def default_config_path(method: str) -> Optional[str]:
+    """`configs/<method>/default.yaml`: the config `--method NAME` uses when no `--config` is given."""
+    root = configs_root()
+    path = os.path.join(root, method, "default.yaml") if root else None
+    return path if path and os.path.isfile(path) else None

@@ -1,0 +1,178 @@
+"""`run(cfg, output_dir, ...)`: the one training loop behind the CLI and the TFX Trainer.
+
+Output directory layout:
+    config.yaml              the resolved configuration of the run
+    checkpoints/ckpt-N.npz   full-state checkpoints (+ .json manifests); `resume=True` continues from the latest
+    logs/                    TensorBoard: train/ (every loss term per step), samples/ (image grids), validation
+    samples/step-N.png       input | output | target grids of a fixed evaluation batch
+    model.keras              the final model (weights + optimizer state)
+    metrics.json             final evaluation on the evaluation split
+    export/<version>/        the SavedModel; `export/` is TF Serving's model base path
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import sys
+from typing import Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+import yaml
+
+from i2i_keras.config import ExperimentConfig
+from i2i_keras.methods.base import build_model
+from i2i_keras.training import callbacks as cb
+from i2i_keras.training import checkpoint
+from i2i_keras.training.schedules import make_optimizer
+
+logger = logging.getLogger("i2i_keras")
+
+
+@dataclasses.dataclass
+class TrainResult:
+    model: keras.Model
+    output_dir: str
+    steps: int
+    history: dict
+    metrics: dict
+    export_path: Optional[str]
+    sample_path: Optional[str]
+
+
+class RunDirectoryError(RuntimeError):
+    """The output directory holds another run (refusing to overwrite it) or nothing to resume."""
+
+
+def _check_output_dir(output_dir: str, resume: bool) -> Optional[str]:
+    ckpt_dir = os.path.join(output_dir, "checkpoints")
+    last = checkpoint.latest(ckpt_dir)
+    if resume:
+        if last is None:
+            raise RunDirectoryError(f"{output_dir}: nothing to resume (no checkpoints/ckpt-*.npz). "
+                                    f"Drop --resume to start a new run there.")
+        return last
+    if last is not None or os.path.exists(os.path.join(output_dir, "model.keras")):
+        raise RunDirectoryError(f"{output_dir}: already holds a training run; pass --resume to continue it or "
+                                f"choose another --output (nothing was overwritten).")
+    return None
+
+
+def make_datasets(cfg: ExperimentConfig, data_kind: str, global_batch: int, skip_batches: int):
+    """Training stream (resumable at `skip_batches`) and a one-pass evaluation dataset."""
+    from i2i_keras.data import DataError, make_dataset
+
+    train = make_dataset(cfg.data.spec, data_kind, cfg.data, global_batch, seed=cfg.train.seed, training=True,
+                         skip_batches=skip_batches, split="train")
+    eval_spec = cfg.data.eval_spec or cfg.data.spec
+    try:
+        evaluation = make_dataset(eval_spec, data_kind, cfg.data, global_batch, seed=cfg.train.seed,
+                                  training=False, split="test")
+    except DataError as e:
+        if cfg.data.eval_spec:
+            raise
+        logger.warning("No separate evaluation split (%s); evaluating on the training images.", e)
+        evaluation = make_dataset(eval_spec, data_kind, cfg.data, global_batch, seed=cfg.train.seed,
+                                  training=False, split="train")
+    return train, evaluation
+
+
+def compile_model(model, cfg: ExperimentConfig) -> None:
+    total = cfg.train.steps
+    g_opt = make_optimizer(cfg.optim.g_lr, cfg.optim, total)
+    d_opt = make_optimizer(cfg.optim.d_lr, cfg.optim, total) if model.discriminator_variables() else None
+    model.compile(optimizer=g_opt, d_optimizer=d_opt)
+
+
+def run(cfg: ExperimentConfig, output_dir: str, *, resume: bool = False, strategy=None, export: bool = True,
+        verbose: Optional[int] = None, train_dataset=None, eval_dataset=None) -> TrainResult:
+    """Trains `cfg` into `output_dir` (see the module docstring for what is written there).
+
+    `strategy` defaults to the current one; `train_dataset` / `eval_dataset` replace the configured data (the TFX
+    Trainer passes TFRecord datasets this way); a replacement training stream must itself start at the resumed
+    step.
+    """
+    from i2i_keras.export import export_for_serving
+
+    strategy = strategy or tf.distribute.get_strategy()
+    last = _check_output_dir(output_dir, resume)
+    if last is not None:
+        saved = checkpoint.read_manifest(last).get("config") or {}
+        for key in ("method", "model", "loss_weights"):
+            if key in saved and saved[key] != dataclasses.asdict(cfg)[key]:
+                raise RunDirectoryError(f"{last}: was written with {key}={saved[key]!r}, but this run has "
+                                        f"{key}={dataclasses.asdict(cfg)[key]!r}; resume with the same config.")
+    os.makedirs(output_dir, exist_ok=True)
+    keras.config.set_dtype_policy(cfg.train.mixed_precision or "float32")
+    keras.utils.set_random_seed(cfg.train.seed)
+
+    with strategy.scope():
+        model = build_model(cfg)
+        compile_model(model, cfg)
+    start_step = checkpoint.restore(model, last) if last else 0
+    if start_step >= cfg.train.steps:
+        logger.warning("Checkpoint %s is at step %d >= train.steps=%d: nothing left to train.", last, start_step,
+                       cfg.train.steps)
+
+    replicas = strategy.num_replicas_in_sync
+    global_batch = cfg.train.batch_size * replicas
+    if train_dataset is None or eval_dataset is None:
+        train_ds, eval_ds = make_datasets(cfg, model.data_kind, global_batch, start_step)
+        train_dataset = train_ds if train_dataset is None else train_dataset
+        eval_dataset = eval_ds if eval_dataset is None else eval_dataset
+    sample_batch = next(iter(eval_dataset.take(1)))
+
+    config_dict = dataclasses.asdict(cfg)
+    with open(os.path.join(output_dir, "config.yaml"), "w", encoding="utf-8") as f:
+        yaml.safe_dump(config_dict, f, sort_keys=False)
+
+    log_dir = os.path.join(output_dir, "logs")
+    steps_per_epoch = min(cfg.train.steps_per_epoch, cfg.train.steps)
+    samples = cb.SampleGrid(sample_batch, os.path.join(output_dir, "samples"), log_dir, cfg.train.sample_every)
+    callbacks = [
+        cb.StopAtStep(cfg.train.steps),
+        cb.StepScalars(log_dir, every=max(1, min(50, steps_per_epoch))),
+        samples,
+        cb.FullStateCheckpoint(os.path.join(output_dir, "checkpoints"), cfg.train.checkpoint_every, config_dict,
+                               cfg.train.keep_checkpoints),
+    ]
+    history = {}
+    if start_step < cfg.train.steps:
+        if verbose is None:
+            verbose = 1 if sys.stdout.isatty() else 2
+        fit = model.fit(train_dataset, epochs=math.ceil(cfg.train.steps / steps_per_epoch),
+                        initial_epoch=start_step // steps_per_epoch, steps_per_epoch=steps_per_epoch,
+                        callbacks=callbacks, verbose=verbose)
+        history = {k: [float(x) for x in v] for k, v in fit.history.items()}
+
+    metrics = {}
+    if cfg.train.eval_batches:
+        metrics = model.evaluate(eval_dataset.take(cfg.train.eval_batches), return_dict=True, verbose=0)
+        metrics = {k: float(v) for k, v in metrics.items()}
+        writer = tf.summary.create_file_writer(os.path.join(log_dir, "validation"))
+        with writer.as_default():
+            for name, value in metrics.items():
+                tf.summary.scalar(name, value, step=int(model.optimizer.iterations.numpy()))
+    steps_done = int(model.optimizer.iterations.numpy())
+    with open(os.path.join(output_dir, "metrics.json"), "w", encoding="utf-8") as f:
+        json.dump({"step": steps_done, "history": history, "evaluation": metrics}, f, indent=1)
+
+    keras_path = os.path.join(output_dir, "model.keras")
+    model.save(keras_path + ".tmp.keras")
+    os.replace(keras_path + ".tmp.keras", keras_path)
+    export_path = export_for_serving(model, os.path.join(output_dir, "export")) if export else None
+    sample_path = samples.write(steps_done) or os.path.join(output_dir, "samples", f"step-{steps_done:08d}.png")
+    return TrainResult(model, output_dir, steps_done, history, metrics, export_path, sample_path)
+
+
+def evaluate_psnr(model, dataset, batches: int) -> float:
+    """Mean PSNR of `model.translate(source)` against `target` over `batches` paired batches."""
+    from i2i_keras.metrics import psnr
+
+    values = [float(psnr(model.translate(b["source"]), b["target"])) for b in dataset.take(batches)]
+    return float(np.mean(values))
