@@ -1,0 +1,42 @@
+"""Test set-up: two logical CPU devices (for the MirroredStrategy equivalence tests) before TensorFlow starts,
+quiet logs, and the `slow` / `e2e` markers, skipped unless --run-slow / --run-e2e is given."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from i2i_keras.training.distribute import configure_devices  # noqa: E402
+
+configure_devices(2)
+
+def pytest_addoption(parser):
+    parser.addoption("--run-slow", action="store_true", help="run tests marked slow")
+    parser.addoption("--run-e2e", action="store_true", help="run tests marked e2e")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: minutes-long test, run with --run-slow")
+    config.addinivalue_line("markers", "e2e: end-to-end pipeline test, run with --run-e2e")
+
+
+def pytest_collection_modifyitems(config, items):
+    for marker in ("slow", "e2e"):
+        if config.getoption(f"--run-{marker}"):
+            continue
+        skip = pytest.mark.skip(reason=f"needs --run-{marker}")
+        for item in items:
+            if marker in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _float32_policy():
+    """Each test starts (and ends) with the float32 dtype policy, whatever a previous test set."""
+    import keras
+
+    keras.config.set_dtype_policy("float32")
+    yield
+    keras.config.set_dtype_policy("float32")
