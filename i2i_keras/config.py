@@ -160,6 +160,12 @@ def _coerce(value: Any, field_type: Any, where: str) -> Any:
             raise ConfigError(f"`{where}` must be an integer. Received: {where}={value!r}")
         return value
     if base_t == "float":
+        if isinstance(value, str):
+            # YAML 1.1 reads `1e-3` (no dot) as a string; accept any numeric text for float fields.
+            try:
+                return float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"`{where}` must be a number. Received: {where}={value!r}")
         return float(value)
