@@ -31,7 +31,7 @@ class ImagePool(keras.layers.Layer):
             raise ValueError(f"ImagePool needs a static image shape. Received: input_shape={input_shape}")
         shape = (max(self.pool_size, 1),) + tuple(input_shape[1:])
         self.images = self.add_weight(shape=shape, initializer="zeros", trainable=False, dtype="float32",
-                                      aggregation="only_first_replica", name="images")
+                                      aggregation="only_first_replica", autocast=False, name="images")
         self.count = self.add_weight(shape=(), initializer="zeros", trainable=False, dtype="int32",
                                      aggregation="only_first_replica", name="count")
 

@@ -63,8 +63,8 @@ class CycleGAN(TranslationModel):
                                                    name="discriminator_b")
         seed_a = None if self.seed is None else self.seed + 1
         seed_b = None if self.seed is None else self.seed + 2
-        self.pool_a = ImagePool(pool_size, seed=seed_a, name="pool_a")
-        self.pool_b = ImagePool(pool_size, seed=seed_b, name="pool_b")
+        self.pool_a = ImagePool(pool_size, seed=seed_a, dtype="float32", name="pool_a")
+        self.pool_b = ImagePool(pool_size, seed=seed_b, dtype="float32", name="pool_b")
         self.pool_a.build((None, self.image_size, self.image_size, self.in_channels))
         self.pool_b.build((None, self.image_size, self.image_size, self.out_channels))
         self.built = True

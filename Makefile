@@ -1,0 +1,27 @@
+# The two commands of the README: `make demo` and `make test`. Both create the virtual environment if missing.
+PY := .venv/bin/python
+MODERN := .venv-modern/bin/python
+RUN ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: venv demo test test-modern bench clean-venv
+
+venv:
+	@scripts/bootstrap.sh
+
+demo: venv
+	$(PY) -m i2i_keras.train --method pix2pix --output $(RUN)
+
+test: venv
+	$(PY) -m pytest -q
+
+# Library tests on Python 3.11 + tensorflow-cpu 2.21 + Keras 3.15 (no TFX): proves the library on current TF.
+test-modern:
+	@scripts/bootstrap.sh modern
+	$(MODERN) -m pytest -q
+
+bench: venv
+	$(PY) bench/train_step.py
+
+clean-venv:
+	rm -rf .venv .venv-modern
