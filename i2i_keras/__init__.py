@@ -1,5 +1,11 @@
 """i2i_keras: image-to-image translation methods as Keras 3 models, with one training and serving contract."""
 
+import os as _os
+
+# TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notices) would bury the CLIs' one-line errors; users can
+# still set TF_CPP_MIN_LOG_LEVEL themselves before importing.
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 __version__ = "0.1.0"
 
 from i2i_keras.config import ExperimentConfig, load_config  # noqa: E402

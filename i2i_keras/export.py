@@ -1,0 +1,323 @@
+"""SavedModel export for TensorFlow Serving, defined once and reused by the pipeline, serving/ and the translate CLI.
+
+`export_for_serving(model, base_dir)` writes `base_dir/<version>/`, the layout TF Serving watches (`base_dir` is
+its `--model_base_path`). For every translation mode `m` of the model (`model.translation_modes()`) the SavedModel
+has two signatures, both taking the mode's extra inputs (if any) after `images`:
+
+- `<m>_bytes`: `images` tf.string [batch] of encoded images (PNG 8/16-bit, JPEG, BMP, GIF; each may have its own
+  size) -> `{"images": tf.string [batch]}` PNG bytes of the same sizes. Decoding is `transforms.decode_image`, the
+  same function training uses, so served inputs are normalised exactly like training inputs.
+- `<m>`: `images` float32 [batch, height, width, in_channels] in [-1, 1] -> `{"images": float32 in [-1, 1]}`.
+
+The first mode's bytes signature is also `serving_default`. A `metadata` signature without inputs returns the
+model's `metadata()` as constants (plus the whole dict as JSON in `metadata_json`), and the same dict is written to
+`<version>/assets.extra/i2i_metadata.json`, which clients read without running the graph (TF Serving ignores
+`assets.extra` apart from warm-up data).
+
+Example:
+    path = export_for_serving(model, "/models/facades")        # -> "/models/facades/1"
+    loaded, meta = load_exported("/models/facades")            # highest version
+    png = loaded.signatures["translate_bytes"](images=tf.constant([open("in.png", "rb").read()]))["images"][0]
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+import os
+import re
+import uuid
+from typing import Any, Optional
+
+import keras
+import tensorflow as tf
+
+from i2i_keras.data import transforms
+
+METADATA_ENDPOINT = "metadata"
+METADATA_JSON_KEY = "metadata_json"
+METADATA_ASSET = os.path.join("assets.extra", "i2i_metadata.json")
+BYTES_SUFFIX = "_bytes"
+IMAGES_KEY = "images"
+
+_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+# Names the exported object or the SavedModel already uses for something else.
+_RESERVED_NAMES = {METADATA_ENDPOINT, "serving_default", "variables", "trainable_variables",
+                   "non_trainable_variables", "signatures"}
+_TMP_PREFIX = ".tmp-export-"
+
+
+# ----------------------------------------------------------------------------------------------- public API
+
+
+def export_for_serving(model, base_dir: str, version: Optional[int] = None) -> str:
+    """Exports `model` as SavedModel version `version` under `base_dir`; returns the version directory.
+
+    Args:
+        model: a `TranslationModel` (built; every method builds its networks in `__init__`).
+        base_dir: the model base path TF Serving watches; created if missing.
+        version: integer version directory name; default: highest existing integer version + 1, or 1.
+
+    The SavedModel is written to a hidden temporary directory inside `base_dir` and renamed into place, so a crash
+    never leaves a half-written version for TF Serving to load. An existing version is never overwritten.
+
+    Raises:
+        ValueError: `model`, one of its translation modes, `base_dir` or `version` is unusable.
+        FileExistsError: the version directory already exists.
+    """
+    from i2i_keras.methods.base import TranslationModel
+
+    if not isinstance(model, TranslationModel):
+        raise ValueError(f"`model` must be a TranslationModel. Received: model={type(model).__name__}")
+    if not isinstance(base_dir, (str, os.PathLike)) or not os.fspath(base_dir):
+        raise ValueError(f"`base_dir` must be a non-empty path. Received: base_dir={base_dir!r}")
+    base_dir = os.fspath(base_dir)
+    if tf.io.gfile.exists(base_dir) and not tf.io.gfile.isdir(base_dir):
+        raise ValueError(f"`base_dir` exists and is not a directory. Received: base_dir={base_dir!r}")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, numbers.Integral)
+                                or version < 0):
+        raise ValueError(f"`version` must be a non-negative integer or None. Received: version={version!r}")
+
+    modes = _checked_modes(model)
+    metadata = _checked_metadata(model)
+    if version is None:
+        version = max(list_versions(base_dir), default=0) + 1
+    target = os.path.join(base_dir, str(int(version)))
+    if tf.io.gfile.exists(target):
+        raise FileExistsError(f"SavedModel version directory already exists: {target}")
+
+    archive = _build_archive(model, modes, metadata)
+    tf.io.gfile.makedirs(base_dir)
+    tmp = os.path.join(base_dir, f"{_TMP_PREFIX}{int(version)}-{uuid.uuid4().hex[:8]}")
+    try:
+        archive.write_out(tmp, verbose=False)
+        asset = os.path.join(tmp, METADATA_ASSET)
+        tf.io.gfile.makedirs(os.path.dirname(asset))
+        with tf.io.gfile.GFile(asset, "w") as f:
+            f.write(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+        if tf.io.gfile.exists(target):  # created by someone else while we were writing
+            raise FileExistsError(f"SavedModel version directory already exists: {target}")
+        tf.io.gfile.rename(tmp, target, overwrite=False)
+    except BaseException:
+        if tf.io.gfile.exists(tmp):
+            tf.io.gfile.rmtree(tmp)
+        raise
+    return target
+
+
+def list_versions(base_dir: str) -> list:
+    """Sorted integer version directories of a model base path (other entries, like temporaries, are ignored)."""
+    if not tf.io.gfile.isdir(base_dir):
+        return []
+    versions = []
+    for name in tf.io.gfile.listdir(base_dir):
+        name = name.rstrip("/")
+        if name.isdigit() and tf.io.gfile.isdir(os.path.join(base_dir, name)):
+            versions.append(int(name))
+    return sorted(versions)
+
+
+def resolve_version_dir(path: str) -> str:
+    """A version directory as is, or the highest version holding a SavedModel under a model base path.
+
+    Raises:
+        FileNotFoundError: `path` does not exist.
+        ValueError: `path` is neither a SavedModel nor a base path with a SavedModel version in it.
+    """
+    path = os.fspath(path)
+    if not tf.io.gfile.exists(path):
+        raise FileNotFoundError(f"{path}: no such file or directory")
+    if not tf.io.gfile.isdir(path):
+        raise ValueError(f"{path}: not a SavedModel directory (it is a file)")
+    if _is_saved_model(path):
+        return path
+    for version in reversed(list_versions(path)):
+        candidate = os.path.join(path, str(version))
+        if _is_saved_model(candidate):
+            return candidate
+    raise ValueError(f"{path}: not a SavedModel (no saved_model.pb in it, nor in an integer version subdirectory)")
+
+
+def read_metadata(version_dir: str) -> Optional[dict]:
+    """The `assets.extra/i2i_metadata.json` dict of an exported version, or None if it has none."""
+    asset = os.path.join(version_dir, METADATA_ASSET)
+    if not tf.io.gfile.exists(asset):
+        return None
+    with tf.io.gfile.GFile(asset, "r") as f:
+        return json.loads(f.read())
+
+
+def load_exported(path: str):
+    """Loads an export: `path` is a version directory or a model base path (then the highest version is used).
+
+    Returns:
+        `(loaded, metadata)`: the `tf.saved_model.load` object (signatures under `loaded.signatures`) and the
+        metadata dict (from the JSON asset, else from the `metadata` signature, else `{}`).
+    """
+    version_dir = resolve_version_dir(path)
+    loaded = tf.saved_model.load(version_dir)
+    metadata = read_metadata(version_dir)
+    if metadata is None and METADATA_ENDPOINT in loaded.signatures:
+        outputs = loaded.signatures[METADATA_ENDPOINT]()
+        metadata = json.loads(outputs[METADATA_JSON_KEY].numpy().decode("utf-8"))
+    return loaded, metadata or {}
+
+
+# ----------------------------------------------------------------------------------------------- validation
+
+
+def _checked_modes(model) -> dict:
+    try:
+        modes = model.translation_modes()
+    except NotImplementedError:
+        modes = None
+    if not isinstance(modes, dict) or not modes:
+        raise ValueError(f"`model.translation_modes()` must return a non-empty dict of name -> TranslationMode. "
+                         f"Received: model={type(model).__name__}, translation_modes={modes!r}")
+    names = set(modes)
+    for name, mode in modes.items():
+        if not isinstance(name, str) or not _NAME_RE.match(name) or name in _RESERVED_NAMES:
+            raise ValueError(f"Translation mode names must be identifiers other than {sorted(_RESERVED_NAMES)} "
+                             f"(they name SavedModel signatures). Received: mode={name!r}")
+        if name + BYTES_SUFFIX in names:
+            raise ValueError(f"Mode {name + BYTES_SUFFIX!r} clashes with the bytes signature of mode {name!r}. "
+                             f"Received: mode={name + BYTES_SUFFIX!r}")
+        if not callable(getattr(mode, "fn", None)):
+            raise ValueError(f"Translation mode {name!r} has no callable `fn`. Received: mode={mode!r}")
+        extras = getattr(mode, "extra_inputs", None) or {}
+        if not isinstance(extras, dict):
+            raise ValueError(f"`extra_inputs` of mode {name!r} must be a dict of name -> tf.TensorSpec. "
+                             f"Received: extra_inputs={extras!r}")
+        for key, spec in extras.items():
+            if not isinstance(key, str) or not _NAME_RE.match(key) or key == IMAGES_KEY:
+                raise ValueError(f"Extra input names of mode {name!r} must be identifiers other than "
+                                 f"{IMAGES_KEY!r}. Received: extra_inputs key={key!r}")
+            if not isinstance(spec, tf.TensorSpec):
+                raise ValueError(f"Extra input {key!r} of mode {name!r} must be a tf.TensorSpec. "
+                                 f"Received: extra_inputs[{key!r}]={spec!r}")
+    return modes
+
+
+def _checked_metadata(model) -> dict:
+    metadata = model.metadata()
+    if not isinstance(metadata, dict):
+        raise ValueError(f"`model.metadata()` must return a dict. Received: metadata={metadata!r}")
+    for key in metadata:
+        if not isinstance(key, str) or not _NAME_RE.match(key) or key == METADATA_JSON_KEY:
+            raise ValueError(f"Metadata keys must be identifiers other than {METADATA_JSON_KEY!r}. "
+                             f"Received: metadata key={key!r}")
+    try:
+        # Round-trip so the graph constants, the JSON asset and what a client parses are one and the same dict.
+        return json.loads(json.dumps(metadata))
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"`model.metadata()` must be JSON-serialisable ({err}). Received: metadata={metadata!r}") \
+            from None
+
+
+def _is_saved_model(path: str) -> bool:
+    return any(tf.io.gfile.exists(os.path.join(path, name)) for name in ("saved_model.pb", "saved_model.pbtxt"))
+
+
+# ----------------------------------------------------------------------------------------------- the archive
+
+
+def _is_per_example(spec: tf.TensorSpec) -> bool:
+    """Extra inputs with a leading unknown dimension are batched like the images (one row per image)."""
+    return spec.shape.rank is not None and spec.shape.rank >= 1 and spec.shape[0] is None
+
+
+def _float_endpoint(model, mode_name: str, extra_names: list):
+    def serve(images, *extras):
+        out = model.translate(images, mode=mode_name, **dict(zip(extra_names, extras)))
+        return {IMAGES_KEY: tf.cast(out, tf.float32)}
+
+    return serve
+
+
+def _bytes_endpoint(model, mode_name: str, extra_specs: dict):
+    names = list(extra_specs)
+    per_example = [_is_per_example(extra_specs[n]) for n in names]
+
+    def serve(images, *extras):
+        batched = [x for x, row in zip(extras, per_example) if row]
+
+        def one(elems):
+            data, rows = elems[0], list(elems[1:])
+            kwargs = {}
+            for name, value, row in zip(names, extras, per_example):
+                kwargs[name] = rows.pop(0)[None] if row else value
+            image = transforms.decode_image(data, channels=model.in_channels)
+            out = model.translate(image[None], mode=mode_name, **kwargs)
+            return tf.io.encode_png(transforms.to_uint8(out)[0])
+
+        encoded = tf.map_fn(one, (images, *batched), fn_output_signature=tf.TensorSpec([], tf.string))
+        return {IMAGES_KEY: encoded}
+
+    return serve
+
+
+def _metadata_endpoint(metadata: dict):
+    def serve():
+        outputs = {key: tensor for key, value in metadata.items()
+                   if (tensor := _metadata_constant(value)) is not None}
+        outputs[METADATA_JSON_KEY] = tf.constant(json.dumps(metadata, sort_keys=True))
+        return outputs
+
+    return serve
+
+
+def _metadata_constant(value: Any):
+    """A metadata value as a graph constant: str/bool/int/float and flat lists of one of them; None is left out
+    (it has no tensor form) and anything else becomes a JSON string. `metadata_json` always has the exact dict."""
+    if value is None:
+        return None
+    for kind, dtype in ((bool, tf.bool), (numbers.Integral, tf.int64), (numbers.Real, tf.float32), (str, tf.string)):
+        if isinstance(value, kind):
+            return tf.constant(value, dtype)
+        if isinstance(value, list) and value and all(isinstance(v, kind) for v in value):
+            if kind is numbers.Integral and any(isinstance(v, bool) for v in value):
+                continue
+            return tf.constant(value, dtype)
+    return tf.constant(json.dumps(value))
+
+
+def _build_archive(model, modes: dict, metadata: dict) -> keras.export.ExportArchive:
+    archive = keras.export.ExportArchive()
+    image_spec = tf.TensorSpec([None, None, None, model.in_channels], tf.float32, name=IMAGES_KEY)
+    bytes_spec = tf.TensorSpec([None], tf.string, name=IMAGES_KEY)
+    endpoints = []
+    # The first endpoint added becomes `serving_default` (ExportArchive.write_out): the first mode's bytes form.
+    for name, mode in modes.items():
+        extras = {key: tf.TensorSpec(spec.shape, spec.dtype, name=key)
+                  for key, spec in (mode.extra_inputs or {}).items()}
+        extra_specs = list(extras.values())
+        endpoints.append(archive.add_endpoint(name + BYTES_SUFFIX, _bytes_endpoint(model, name, extras),
+                                              input_signature=[bytes_spec, *extra_specs]))
+        endpoints.append(archive.add_endpoint(name, _float_endpoint(model, name, list(extras)),
+                                              input_signature=[image_spec, *extra_specs]))
+    archive.add_endpoint(METADATA_ENDPOINT, _metadata_endpoint(metadata), input_signature=[])
+    _track_inference_layers(archive, model, endpoints)
+    return archive
+
+
+def _track_inference_layers(archive, model, endpoints) -> None:
+    """Tracks the model's sub-networks that the endpoints use (the generators).
+
+    Tracking the whole method would also store its discriminators and, for CycleGAN, the image history pools
+    (50 images per domain), about doubling the artifact for nothing inference needs. If the endpoints use a variable
+    outside the sub-networks (e.g. the method's own seed state), the whole model is tracked instead.
+    """
+    used = set()
+    for fn in endpoints:
+        used |= {id(v) for v in fn.get_concrete_function().variables}
+
+    def ids(layer):
+        return {id(getattr(v, "value", v)) for v in layer.variables}
+
+    chosen = [layer for layer in model.layers if ids(layer) & used]
+    covered = set().union(*(ids(layer) for layer in chosen)) if chosen else set()
+    if not chosen or not used <= covered:
+        archive.track(model)
+        return
+    for layer in chosen:
+        archive.track(layer)

@@ -1,0 +1,275 @@
+"""Translate image files with an exported model: `python -m i2i_keras.translate --model DIR --input IN --output OUT`.
+
+`--model` is a model base path (its highest integer version is used) or one version directory written by
+`i2i_keras.export.export_for_serving`. The CLI runs the SavedModel's `<mode>_bytes` signature, the one serving
+uses, so what it produces is what TF Serving would return. `--input` is an image file (then `--output` is a .png
+file, or an existing directory to write `<input stem>.png` into) or a directory (then every image in it, not
+recursively, is translated into the `--output` directory, keeping file names with a .png suffix). Outputs have
+the inputs' sizes.
+
+Errors (missing or invalid model, unreadable, empty or corrupt image, output equal to an input, existing output
+without `--overwrite`, unknown mode) print one line `error: <path or option>: <reason>` on stderr and exit with
+status 2. All inputs and outputs are checked before anything is written, and each output is written to a temporary
+file and renamed, so no existing file is replaced without `--overwrite` and no partial PNG is left behind.
+
+Examples:
+    python -m i2i_keras.translate --model exports/facades --input photo.jpg --output photo_labels.png
+    python -m i2i_keras.translate --model exports/horse2zebra/3 --mode b2a --input zebras/ --output horses/
+    python -m i2i_keras.translate --model exports/horse2zebra --list-modes
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Optional
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as `error: <subject>: <reason>`, exit status 2."""
+
+    def __init__(self, subject: str, reason: str):
+        super().__init__(f"{subject}: {' '.join(str(reason).split())}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m i2i_keras.translate",
+        description="Translate images with an exported i2i_keras SavedModel (through its <mode>_bytes signature).")
+    parser.add_argument("--model", required=True,
+                        help="export base directory (highest version is used) or one version directory")
+    parser.add_argument("--input", help="image file, or a directory of images (.png, .jpg, .jpeg, .bmp, .gif)")
+    parser.add_argument("--output", help="output .png file (or existing directory) for a file input; output "
+                                         "directory for a directory input (created if missing)")
+    parser.add_argument("--mode", help="translation mode (default: the model's first mode); see --list-modes")
+    parser.add_argument("--extra", action="append", default=[], metavar="NAME=JSON",
+                        help="value of an extra input of the mode (e.g. --extra target_label=[0,1,0]); repeatable")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    parser.add_argument("--list-modes", action="store_true", help="print the model's modes and exit")
+    return parser
+
+
+def main(argv: Optional[list] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.list_modes and (args.input is None or args.output is None):
+        parser.error("--input and --output are required (unless --list-modes is given)")
+    try:
+        return _run(args)
+    except CliError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+# ----------------------------------------------------------------------------------------------- steps
+
+
+def _run(args) -> int:
+    from i2i_keras import export
+
+    try:
+        version_dir = export.resolve_version_dir(args.model)
+    except (OSError, ValueError) as err:
+        raise CliError(f"--model {args.model}", _strip_path(err, args.model)) from None
+    jobs = [] if args.list_modes else _plan(args.input, args.output, args.overwrite)
+
+    loaded, metadata = _load(version_dir)
+    modes = _modes(loaded, metadata)
+    if args.list_modes:
+        for name in modes:
+            extras = _extra_specs(loaded.signatures[name + export.BYTES_SUFFIX])
+            note = "" if not extras else "  (extra inputs: " + ", ".join(
+                f"{k} {v.dtype.name} {v.shape.as_list()}" for k, v in extras.items()) + ")"
+            print(name + note)
+        return 0
+    mode = args.mode or modes[0]
+    if mode not in modes:
+        raise CliError(f"--mode {mode}", f"unknown mode; available: {', '.join(modes)}")
+    signature = loaded.signatures[mode + export.BYTES_SUFFIX]
+    extras = _parse_extras(args.extra, _extra_specs(signature), mode)
+
+    for source, target in jobs:
+        data = _read(source)
+        png = _translate(signature, data, extras, source)
+        _write_atomic(target, png, args.overwrite)
+        print(f"{source} -> {target}")
+    return 0
+
+
+def _plan(input_path: str, output_path: str, overwrite: bool) -> list:
+    """(input, output) pairs, every check that needs no model done up front so nothing is written on error."""
+    if not os.path.exists(input_path):
+        raise CliError(input_path, "no such file or directory")
+    if os.path.isdir(input_path):
+        if os.path.exists(output_path) and not os.path.isdir(output_path):
+            raise CliError(output_path, "output must be a directory when --input is a directory")
+        names = sorted(n for n in os.listdir(input_path)
+                       if not n.startswith(".") and n.lower().endswith(IMAGE_SUFFIXES)
+                       and os.path.isfile(os.path.join(input_path, n)))
+        if not names:
+            raise CliError(input_path, f"no image files ({', '.join(IMAGE_SUFFIXES)}) in this directory")
+        jobs = [(os.path.join(input_path, n), os.path.join(output_path, os.path.splitext(n)[0] + ".png"))
+                for n in names]
+    else:
+        target = output_path
+        if os.path.isdir(output_path):
+            target = os.path.join(output_path, os.path.splitext(os.path.basename(input_path))[0] + ".png")
+        elif not output_path.lower().endswith(".png"):
+            raise CliError(output_path, "output file must have a .png suffix (outputs are PNG images)")
+        jobs = [(input_path, target)]
+
+    inputs = {os.path.realpath(source): source for source, _ in jobs}
+    seen = {}
+    for source, target in jobs:
+        real = os.path.realpath(target)
+        if real in inputs:
+            raise CliError(target, f"output path is the input file {inputs[real]}")
+        if real in seen:
+            raise CliError(target, f"two inputs map to this output: {seen[real]} and {source}")
+        seen[real] = source
+        if os.path.isdir(target):
+            raise CliError(target, "output path is a directory")
+        if os.path.exists(target) and not overwrite:
+            raise CliError(target, "output file exists (use --overwrite to replace it)")
+        _check_readable(source)
+    return jobs
+
+
+def _check_readable(path: str) -> None:
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            f.read(1)
+    except OSError as err:
+        raise CliError(path, f"cannot read ({err.strerror or err})") from None
+    if size == 0:
+        raise CliError(path, "empty file (0 bytes), not an image")
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as err:
+        raise CliError(path, f"cannot read ({err.strerror or err})") from None
+    if not data:
+        raise CliError(path, "empty file (0 bytes), not an image")
+    return data
+
+
+def _load(version_dir: str):
+    import tensorflow as tf
+
+    from i2i_keras import export
+
+    try:
+        loaded = tf.saved_model.load(version_dir)
+    except Exception as err:  # noqa: BLE001 - any failure to load is reported as one line
+        raise CliError(f"--model {version_dir}", f"cannot load SavedModel ({type(err).__name__}: "
+                                                 f"{_first_line(err)})") from None
+    metadata = export.read_metadata(version_dir) or {}
+    return loaded, metadata
+
+
+def _modes(loaded, metadata: dict) -> list:
+    from i2i_keras import export
+
+    bytes_signatures = [k[: -len(export.BYTES_SUFFIX)] for k in loaded.signatures if k.endswith(export.BYTES_SUFFIX)]
+    modes = [m for m in metadata.get("modes", []) if m in bytes_signatures] or bytes_signatures
+    if not modes:
+        raise CliError("--model", "the SavedModel has no <mode>_bytes signature; was it written by "
+                                  "i2i_keras.export.export_for_serving?")
+    return modes
+
+
+def _extra_specs(signature) -> dict:
+    specs = dict(signature.structured_input_signature[1])
+    specs.pop("images", None)
+    return specs
+
+
+def _parse_extras(items: list, specs: dict, mode: str) -> dict:
+    import numpy as np
+    import tensorflow as tf
+
+    values = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or name not in specs:
+            raise CliError(f"--extra {item}", f"expected NAME=JSON with NAME one of the extra inputs of mode "
+                                              f"{mode!r}: {sorted(specs) or 'none'}")
+        try:
+            value = np.asarray(json.loads(text), dtype=specs[name].dtype.as_numpy_dtype)
+        except (ValueError, TypeError) as err:
+            raise CliError(f"--extra {item}", f"not a JSON value of dtype {specs[name].dtype.name} ({err})") from None
+        spec = specs[name]
+        if spec.shape.rank and spec.shape[0] is None:
+            value = value[None]  # one row for the one image sent per call
+        if not spec.shape.is_compatible_with(value.shape):
+            raise CliError(f"--extra {item}", f"shape {list(value.shape)} does not fit {spec.shape.as_list()}")
+        values[name] = tf.constant(value)
+    missing = sorted(set(specs) - set(values))
+    if missing:
+        raise CliError("--extra", f"mode {mode!r} needs the extra inputs {missing} (pass --extra NAME=JSON)")
+    return values
+
+
+def _translate(signature, data: bytes, extras: dict, source: str) -> bytes:
+    import tensorflow as tf
+
+    try:
+        outputs = signature(images=tf.constant([data]), **extras)
+    except tf.errors.InvalidArgumentError as err:
+        raise CliError(source, f"cannot decode or translate the image ({_graph_reason(err)})") from None
+    return outputs["images"].numpy()[0]
+
+
+def _write_atomic(target: str, data: bytes, overwrite: bool) -> None:
+    folder = os.path.dirname(target) or "."
+    tmp = os.path.join(folder, f".{os.path.basename(target)}.tmp-{os.getpid()}")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        if os.path.exists(target) and not overwrite:  # appeared since the up-front check
+            raise CliError(target, "output file exists (use --overwrite to replace it)")
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, target)
+    except OSError as err:
+        raise CliError(target, f"cannot write ({err.strerror or err})") from None
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+# ----------------------------------------------------------------------------------------------- messages
+
+
+def _first_line(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
+def _strip_path(err: BaseException, path: str) -> str:
+    message = _first_line(err)
+    prefix = f"{path}: "
+    return message[len(prefix):] if message.startswith(prefix) else message
+
+
+def _graph_reason(err) -> str:
+    """The op's own message out of a graph execution error (drops the node / stack-trace boilerplate)."""
+    skip = ("Graph execution error", "Detected at node", "<stack traces", "[[", "File ", "Traceback")
+    for line in (err.message or "").splitlines():
+        line = line.strip()
+        if line and not line.startswith(skip) and not line.startswith("{{"):
+            return line.rstrip(".")
+    return "invalid image data"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

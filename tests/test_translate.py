@@ -1,0 +1,198 @@
+"""The translate CLI: file and folder translation through the SavedModel's bytes signature, and its error lines."""
+
+import builtins
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from i2i_keras.data import transforms
+from i2i_keras.export import export_for_serving
+from i2i_keras.registry import get_method
+from i2i_keras.translate import build_parser, main
+
+
+def _write_png(path, height, width, channels=3, seed=0):
+    rng = np.random.default_rng(seed)
+    data = tf.io.encode_png(rng.integers(0, 256, (height, width, channels), dtype=np.uint8)).numpy()
+    with open(path, "wb") as f:
+        f.write(data)
+    return str(path)
+
+
+def _write_jpeg(path, height, width, seed=0):
+    rng = np.random.default_rng(seed)
+    with open(path, "wb") as f:
+        f.write(tf.io.encode_jpeg(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).numpy())
+    return str(path)
+
+
+def _read_png(path):
+    with open(path, "rb") as f:
+        return tf.io.decode_png(f.read()).numpy()
+
+
+def _expected(model, path, mode):
+    with open(path, "rb") as f:
+        image = transforms.decode_image(f.read(), channels=model.in_channels)
+    return transforms.to_uint8(model.translate(image[None], mode=mode))[0].numpy()
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    model = get_method("cyclegan")(image_size=32, base_filters=8, num_blocks=1, pool_size=0, seed=0)
+    base = tmp_path_factory.mktemp("cyclegan_export")
+    export_for_serving(model, str(base))
+    return model, str(base)
+
+
+def _error_lines(capsys):
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return [line for line in err.splitlines() if line.startswith("error:")]
+
+
+def test_parser_defaults():
+    args = build_parser().parse_args(["--model", "m", "--input", "a.png", "--output", "b.png"])
+    assert (args.mode, args.overwrite, args.list_modes, args.extra) == (None, False, False, [])
+
+
+def test_file_to_file_keeps_size_and_matches_model(exported, tmp_path, capsys):
+    model, base = exported
+    source = _write_png(tmp_path / "in.png", 37, 45)
+    target = tmp_path / "sub" / "out.png"
+    assert main(["--model", base, "--input", source, "--output", str(target)]) == 0
+    out = _read_png(target)
+    assert out.shape == (37, 45, 3)
+    assert np.abs(out.astype(int) - _expected(model, source, "a2b").astype(int)).max() <= 1  # default: first mode
+    assert not [n for n in os.listdir(target.parent) if n != "out.png"]  # no temporary file left
+
+
+def test_mode_b2a_and_version_dir(exported, tmp_path, capsys):
+    model, base = exported
+    source = _write_jpeg(tmp_path / "photo.jpg", 20, 28)
+    assert main(["--model", os.path.join(base, "1"), "--mode", "b2a", "--input", source,
+                 "--output", str(tmp_path)]) == 0  # an existing directory: <stem>.png inside it
+    out = _read_png(tmp_path / "photo.png")
+    assert out.shape == (20, 28, 3)
+    assert np.abs(out.astype(int) - _expected(model, source, "b2a").astype(int)).max() <= 1
+
+
+def test_folder_to_folder(exported, tmp_path, capsys):
+    _, base = exported
+    src = tmp_path / "in"
+    src.mkdir()
+    _write_png(src / "a.png", 37, 45, seed=1)
+    _write_jpeg(src / "b.JPG", 16, 24, seed=2)
+    _write_png(src / "c.png", 9, 13, channels=1, seed=3)
+    (src / "notes.txt").write_text("not an image")
+    dst = tmp_path / "out"
+    assert main(["--model", base, "--input", str(src), "--output", str(dst)]) == 0
+    assert sorted(os.listdir(dst)) == ["a.png", "b.png", "c.png"]
+    assert [_read_png(dst / n).shape for n in ("a.png", "b.png", "c.png")] == [(37, 45, 3), (16, 24, 3), (9, 13, 3)]
+
+
+def test_list_modes(exported, capsys):
+    assert main(["--model", exported[1], "--list-modes"]) == 0
+    assert capsys.readouterr().out.split() == ["a2b", "b2a"]
+
+
+def _case(name, tmp_path, base):
+    """-> (argv, the path the error line must name, a file that must stay untouched or None)."""
+    good = _write_png(tmp_path / "good.png", 12, 12)
+    out = str(tmp_path / "out.png")
+    if name == "missing_model":
+        return ["--model", str(tmp_path / "nope"), "--input", good, "--output", out], "nope", None
+    if name == "not_a_saved_model":
+        (tmp_path / "junk" / "3").mkdir(parents=True)
+        (tmp_path / "junk" / "3" / "readme.txt").write_text("x")
+        return ["--model", str(tmp_path / "junk"), "--input", good, "--output", out], "junk", None
+    if name == "missing_input":
+        return ["--model", base, "--input", str(tmp_path / "gone.png"), "--output", out], "gone.png", None
+    if name == "zero_byte":
+        (tmp_path / "empty.png").write_bytes(b"")
+        return ["--model", base, "--input", str(tmp_path / "empty.png"), "--output", out], "empty.png", None
+    if name == "garbage":
+        (tmp_path / "garbage.png").write_bytes(b"this is not an image at all")
+        return ["--model", base, "--input", str(tmp_path / "garbage.png"), "--output", out], "garbage.png", None
+    if name == "truncated_png":
+        with open(good, "rb") as f:
+            (tmp_path / "cut.png").write_bytes(f.read()[:60])
+        return ["--model", base, "--input", str(tmp_path / "cut.png"), "--output", out], "cut.png", None
+    if name == "output_is_input":
+        return ["--model", base, "--input", good, "--output", good], "good.png", good
+    if name == "existing_output":
+        (tmp_path / "out.png").write_bytes(b"keep me")
+        return ["--model", base, "--input", good, "--output", out], "out.png", out
+    if name == "unknown_mode":
+        return ["--model", base, "--mode", "c2d", "--input", good, "--output", out], "c2d", None
+    raise AssertionError(name)
+
+
+@pytest.mark.parametrize("name", ["missing_model", "not_a_saved_model", "missing_input", "zero_byte", "garbage",
+                                  "truncated_png", "output_is_input", "existing_output", "unknown_mode"])
+def test_errors_are_one_line_exit_2_and_touch_nothing(exported, tmp_path, capsys, name):
+    argv, named, keep = _case(name, tmp_path, exported[1])
+    before = open(keep, "rb").read() if keep else None
+    assert main(argv) == 2
+    lines = _error_lines(capsys)
+    assert len(lines) == 1 and named in lines[0], lines
+    if name == "unknown_mode":
+        assert "a2b, b2a" in lines[0]
+    if keep:
+        assert open(keep, "rb").read() == before
+    if name != "existing_output":
+        assert not os.path.exists(tmp_path / "out.png")
+
+
+def test_unreadable_input(exported, tmp_path, capsys, monkeypatch):
+    source = _write_png(tmp_path / "locked.png", 8, 8)
+    real_open = builtins.open
+
+    def guarded_open(path, *args, **kwargs):  # chmod 000 does not stop root, so refuse the read here
+        if str(path) == source:
+            raise PermissionError(13, "Permission denied", source)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", guarded_open)
+    assert main(["--model", exported[1], "--input", source, "--output", str(tmp_path / "o.png")]) == 2
+    lines = _error_lines(capsys)
+    assert len(lines) == 1 and "locked.png" in lines[0] and "Permission denied" in lines[0]
+
+
+def test_existing_output_replaced_with_overwrite(exported, tmp_path, capsys):
+    source = _write_png(tmp_path / "in.png", 10, 14)
+    (tmp_path / "out.png").write_bytes(b"old")
+    assert main(["--model", exported[1], "--input", source, "--output", str(tmp_path / "out.png"),
+                 "--overwrite"]) == 0
+    assert _read_png(tmp_path / "out.png").shape == (10, 14, 3)
+
+
+def test_folder_with_existing_output_writes_nothing(exported, tmp_path, capsys):
+    src, dst = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    dst.mkdir()
+    _write_png(src / "a.png", 8, 8)
+    _write_png(src / "b.png", 8, 8)
+    (dst / "b.png").write_bytes(b"keep")
+    assert main(["--model", exported[1], "--input", str(src), "--output", str(dst)]) == 2
+    lines = _error_lines(capsys)
+    assert len(lines) == 1 and "b.png" in lines[0]
+    assert sorted(os.listdir(dst)) == ["b.png"] and (dst / "b.png").read_bytes() == b"keep"
+
+
+def test_module_entry_point(exported, tmp_path):
+    """`python -m i2i_keras.translate` end to end: the real CLI, its exit status and its one error line."""
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run([sys.executable, "-m", "i2i_keras.translate", "--model", exported[1], "--input",
+                           str(tmp_path / "bad.png"), "--output", str(tmp_path / "out.png")],
+                          capture_output=True, text=True, env=env, timeout=180)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "bad.png" in lines[0], proc.stderr[-2000:]
+    assert not (tmp_path / "out.png").exists()
