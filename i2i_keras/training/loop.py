@@ -90,7 +90,8 @@ def compile_model(model, cfg: ExperimentConfig) -> None:
 
 
 def run(cfg: ExperimentConfig, output_dir: str, *, resume: bool = False, strategy=None, export: bool = True,
-        verbose: Optional[int] = None, train_dataset=None, eval_dataset=None) -> TrainResult:
+        verbose: Optional[int] = None, train_dataset=None, eval_dataset=None,
+        extra_callbacks: Optional[list] = None) -> TrainResult:
     """Trains `cfg` into `output_dir` (see the module docstring for what is written there).
 
     `strategy` defaults to the current one; `train_dataset` / `eval_dataset` replace the configured data (the TFX
@@ -141,13 +142,14 @@ def run(cfg: ExperimentConfig, output_dir: str, *, resume: bool = False, strateg
         cb.FullStateCheckpoint(os.path.join(output_dir, "checkpoints"), cfg.train.checkpoint_every, config_dict,
                                cfg.train.keep_checkpoints),
     ]
+    callbacks += list(extra_callbacks or [])
     history = {}
     if start_step < cfg.train.steps:
         if verbose is None:
             verbose = 1 if sys.stdout.isatty() else 2
         fit = model.fit(train_dataset, epochs=math.ceil(cfg.train.steps / steps_per_epoch),
                         initial_epoch=start_step // steps_per_epoch, steps_per_epoch=steps_per_epoch,
-                        callbacks=callbacks, verbose=verbose)
+                        callbacks=callbacks, verbose=verbose, shuffle=False)
         history = {k: [float(x) for x in v] for k, v in fit.history.items()}
 
     metrics = {}
