@@ -18,7 +18,8 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["i2i_keras", "i2i_keras.*", "pipeline", "pipeline.*", "serving", "serving.*"]),
-    package_data={"i2i_keras": ["data/embedded/**/*", "data/embedded/*"]},
+    package_data={"i2i_keras.data": ["embedded/README.md", "embedded/*/LICENSE", "embedded/*/*/*.png",
+                                     "embedded/*/*/*/*.png"]},
     include_package_data=True,
     install_requires=["tensorflow>=2.16", "keras>=3.3", "numpy", "pyyaml"],
     extras_require={

@@ -84,6 +84,18 @@ def decode_image(data: Any, channels: int = 3) -> tf.Tensor:
     return image * 2.0 - 1.0
 
 
+def from_uint(image: Any, channels: int = 3) -> tf.Tensor:
+    """An already decoded uint8 or uint16 image [H, W, c] (c in 1..4) -> float32 [H, W, channels] in [-1, 1],
+    with the same channel handling as `decode_image`."""
+    image = tf.convert_to_tensor(image)
+    if image.dtype not in (tf.uint8, tf.uint16):
+        raise ValueError(f"`image` must be uint8 or uint16. Received: image.dtype={image.dtype.name}")
+    scale = 65535.0 if image.dtype == tf.uint16 else 255.0
+    out = _to_channels(tf.cast(image, tf.float32) / scale, channels)
+    out.set_shape([None, None, channels])
+    return out * 2.0 - 1.0
+
+
 def to_uint8(images: Any) -> tf.Tensor:
     """Maps float images in [-1, 1] to uint8 [0, 255] (rounded, clipped)."""
     images = tf.convert_to_tensor(images, tf.float32)
@@ -121,8 +133,11 @@ def _offsets(size: tf.Tensor, crop: int, seed: Any, training: bool) -> tf.Tensor
         room = tf.identity(size) - crop
     if not training:
         return room // 2
-    return tf.random.stateless_uniform(
-        [2], seed=seed, minval=tf.zeros([2], tf.int32), maxval=room + 1, dtype=tf.int32
+    return tf.stack(
+        [
+            tf.random.stateless_uniform([], seed=sub_seed(seed, axis), minval=0, maxval=room[axis] + 1, dtype=tf.int32)
+            for axis in (0, 1)
+        ]
     )
 
 
