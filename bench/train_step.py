@@ -11,6 +11,7 @@ measured in the same run (these machines are shared: compare ratios, not absolut
 
 import argparse
 import json
+import math
 import os
 import platform
 import sys
@@ -41,6 +42,9 @@ def time_method(method, policy, size, batch, steps, warmup, config_dir):
     cfg = load_config(os.path.join(config_dir, method, "paper_256.yaml") if config_dir.endswith("configs")
                       else os.path.join(config_dir, f"{method}.yaml"))
     cfg.train.mixed_precision = policy
+    if "num_downs" in cfg.model:
+        # The U-Net's depth follows the size as in the paper code (unet_256 at 256 px, unet_128 at 128 px).
+        cfg.model["num_downs"] = min(cfg.model["num_downs"], int(math.log2(size)))
     keras.config.set_dtype_policy(policy)
     keras.utils.set_random_seed(0)
     model = build_model(cfg, image_size=size)
