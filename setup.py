@@ -1,6 +1,6 @@
 """i2i_keras: image-to-image translation with Keras 3 and TensorFlow, a TFX/Beam pipeline and TF Serving export.
 
-Core install needs only TensorFlow, Keras, NumPy and PyYAML. Extras:
+Core install needs only TensorFlow, Keras, NumPy, PyYAML and TensorBoard. Extras:
   [pipeline]  TFX 1.16 + Apache Beam (ingestion, distributed training pipeline)
   [serving]   tensorflow-serving-api (gRPC/REST client and development server)
   [test]      pytest, scikit-image (tests, benchmarks)
@@ -21,7 +21,8 @@ setup(
     package_data={"i2i_keras.data": ["embedded/README.md", "embedded/*/LICENSE", "embedded/*/*/*.png",
                                      "embedded/*/*/*/*.png"]},
     include_package_data=True,
-    install_requires=["tensorflow>=2.16", "keras>=3.3", "numpy", "pyyaml"],
+    # tensorboard: the training loop writes summaries (TF >= 2.20 no longer installs it with tensorflow).
+    install_requires=["tensorflow>=2.16", "keras>=3.3", "numpy", "pyyaml", "tensorboard"],
     extras_require={
         "pipeline": ["tfx==1.16.0", "apache-beam>=2.74", "dill", "tensorflow-datasets"],
         "serving": ["tensorflow-serving-api>=2.16", "grpcio"],

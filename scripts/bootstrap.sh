@@ -9,7 +9,8 @@ lane="${1:-main}"
 
 find_python() {  # find_python 3.10 -> a working interpreter path
   local v="$1" c
-  for c in "python$v" "$HOME/.pyenv/versions/$v"*/bin/"python$v" /usr/local/bin/"python$v" /usr/bin/"python$v"; do
+  for c in "python$v" "${PYENV_ROOT:-${HOME:-/root}/.pyenv}/versions/$v"*/bin/"python$v" /root/.pyenv/versions/"$v"*/bin/"python$v" \
+           /usr/local/bin/"python$v" /usr/bin/"python$v"; do
     if command -v "$c" >/dev/null 2>&1 && "$c" -c "import sys; assert sys.version_info[:2] == tuple(map(int, '$v'.split('.')))" 2>/dev/null; then
       command -v "$c"; return 0
     fi
