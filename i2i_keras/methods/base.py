@@ -74,6 +74,11 @@ class TranslationModel(keras.Model):
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.d_optimizer = None
         self._trackers = {}
+        # Training steps taken, as model state: checkpoints, resume and the data stream's position use it. The
+        # optimizers' `iterations` are not enough: under mixed_float16 a loss-scale optimizer skips (and does not
+        # count) steps whose gradients overflowed, though the batch was consumed.
+        self.train_steps = self.add_weight(shape=(), dtype="int64", initializer="zeros", trainable=False,
+                                           aggregation="only_first_replica", name="train_steps")
 
     # ------------------------------------------------------------------ contract, implemented by methods
     @property
@@ -215,6 +220,7 @@ class TranslationModel(keras.Model):
         g_vars = self.generator_variables()
         g_grads = g_tape.gradient(g_scaled, g_vars)
         self.optimizer.apply(g_grads, g_vars)
+        self.train_steps.assign_add(1)
         values = {**d_losses, **g_losses, "g_total": g_total}
         self._track(values)
         # Only the terms trained on are reported; the evaluation-only metrics (psnr, ...) belong to `evaluate`.

@@ -12,7 +12,7 @@ from i2i_keras.training import checkpoint
 
 
 def _steps_done(model) -> int:
-    return int(model.optimizer.iterations.numpy())
+    return int(model.train_steps.numpy())
 
 
 def image_grid(columns: list) -> np.ndarray:

@@ -159,8 +159,8 @@ def run(cfg: ExperimentConfig, output_dir: str, *, resume: bool = False, strateg
         writer = tf.summary.create_file_writer(os.path.join(log_dir, "validation"))
         with writer.as_default():
             for name, value in metrics.items():
-                tf.summary.scalar(name, value, step=int(model.optimizer.iterations.numpy()))
-    steps_done = int(model.optimizer.iterations.numpy())
+                tf.summary.scalar(name, value, step=int(model.train_steps.numpy()))
+    steps_done = int(model.train_steps.numpy())
     with open(os.path.join(output_dir, "metrics.json"), "w", encoding="utf-8") as f:
         json.dump({"step": steps_done, "history": history, "evaluation": metrics}, f, indent=1)
 
