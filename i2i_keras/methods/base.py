@@ -124,8 +124,11 @@ class TranslationModel(keras.Model):
             raise ValueError(f"Unknown translation mode {mode!r} for {self.method_name}; expected one of "
                              f"{list(modes)}. Received: mode={mode!r}")
         images = ops.convert_to_tensor(images)
-        if images.dtype not in ("float32", "float16", "bfloat16", tf.float32):
-            images = ops.cast(images, "float32")
+        dtype = keras.backend.standardize_dtype(images.dtype)
+        if not dtype.startswith(("float", "bfloat")):
+            # uint8 pixels cast silently would be read as values far outside [-1, 1].
+            raise ValueError(f"{self.method_name} translates float images in [-1, 1] (uint8 x: x / 127.5 - 1). "
+                             f"Received: images.dtype={dtype}")
         if len(images.shape) != 4 or images.shape[-1] not in (None, self.in_channels):
             raise ValueError(f"{self.method_name} translates [batch, height, width, {self.in_channels}] images. "
                              f"Received: images.shape={tuple(images.shape)}")

@@ -69,6 +69,8 @@ def test_translate_shape_dtype_range_any_size(method):
         model.translate(images, mode="sideways")
     with pytest.raises(ValueError, match="images.shape"):
         model.translate(images[0])
+    with pytest.raises(ValueError, match="images.dtype=uint8"):
+        model.translate(np.zeros((1, 32, 32, 3), np.uint8))
 
 
 @pytest.mark.parametrize("method", METHODS)
