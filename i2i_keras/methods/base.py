@@ -257,10 +257,12 @@ class TranslationModel(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
     def predict_step(self, data):
-        batch = self.prepare_batch(data)
-        key = self.input_key
-        return self.translate(batch[key] if isinstance(batch, dict) else batch)
+        """`model.predict` takes image arrays or dict batches (the method's `input_key` is translated)."""
+        if isinstance(data, (tuple, list)) and len(data) == 1:
+            data = data[0]
+        return self.translate(data[self.input_key] if isinstance(data, dict) else data)
 
+    # The batch entry that `predict` translates and sample grids start from.
     input_key = "source"
 
     def prepare_batch(self, data):

@@ -67,6 +67,10 @@ def test_translate_shape_dtype_range_any_size(method):
         assert out.min() >= -1.0 and out.max() <= 1.0
     with pytest.raises(ValueError, match="mode"):
         model.translate(images, mode="sideways")
+    predicted = model.predict(images, batch_size=1, verbose=0)
+    np.testing.assert_allclose(predicted, model.translate(images), atol=1e-5)
+    predicted = model.predict(synthetic_batches(model.data_kind), verbose=0)
+    assert predicted.shape == (8, 32, 32, 3)
     with pytest.raises(ValueError, match="images.shape"):
         model.translate(images[0])
     with pytest.raises(ValueError, match="images.dtype=uint8"):
