@@ -39,8 +39,6 @@ class OptimConfig:
     # (the CycleGAN/pix2pix "lambda" policy: n_epochs constant + n_epochs_decay linear).
     schedule: str = "constant"
     decay_start: float = 0.5
-    # Exponential moving average of weights (Keras optimizer `use_ema`); 0 disables it.
-    ema_momentum: float = 0.0
 
 
 @dataclasses.dataclass
@@ -291,8 +289,6 @@ def validate(cfg: ExperimentConfig) -> None:
         )
     if not 0.0 <= o.decay_start <= 1.0:
         raise ConfigError(f"`optim.decay_start` must be in [0, 1]. Received: optim.decay_start={o.decay_start!r}")
-    if not 0.0 <= o.ema_momentum < 1.0:
-        raise ConfigError(f"`optim.ema_momentum` must be in [0, 1). Received: optim.ema_momentum={o.ema_momentum!r}")
     for key in ("sample_every", "checkpoint_every", "eval_batches"):
         if getattr(t, key) < 0:
             raise ConfigError(f"`train.{key}` must be >= 0. Received: train.{key}={getattr(t, key)!r}")

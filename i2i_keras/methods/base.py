@@ -11,8 +11,9 @@ A method subclass builds its networks (Functional models from `i2i_keras.network
 
 The base class does everything that must be done once and right: it weights and sums the terms, scales the totals
 by 1/replicas for MirroredStrategy (optimizers sum gradients over replicas; trackers get unscaled values), runs the
-discriminator update on detached outputs before the generator update (the order of the papers' reference code),
-applies the two optimizers on explicit variable lists (no `trainable` toggling), handles loss scaling for
+discriminator update on detached outputs before or after the generator update (`update_discriminator_first`, set per
+method to match its reference code: pix2pix updates D first, CycleGAN G first), skips it when no `d_*` term has a
+weight, applies the two optimizers on explicit variable lists (no `trainable` toggling), handles loss scaling for
 mixed_float16, and keeps one `Mean` tracker per loss term.
 """
 
@@ -57,6 +58,8 @@ class TranslationModel(keras.Model):
     default_loss_weights: dict = {}
     # Metrics computed by `test_step` when a ground-truth target exists.
     paired_metrics: bool = False
+    # Update order on each batch; the generator's adversarial term sees the discriminator as it is at that moment.
+    update_discriminator_first: bool = True
 
     def __init__(self, image_size=256, in_channels=3, out_channels=3, loss_weights=None, seed=None, name=None,
                  **kwargs):
@@ -116,6 +119,11 @@ class TranslationModel(keras.Model):
     def uses(self, name: str) -> bool:
         return self.loss_weights.get(name, 0.0) != 0.0
 
+    def has_discriminator_terms(self) -> bool:
+        """A discriminator exists and at least one `d_*` term has a weight (else D is never updated)."""
+        return bool(self.discriminator_variables()) and any(self.uses(n) for n in self.loss_weights
+                                                            if n.startswith("d_"))
+
     def translate(self, images, mode: Optional[str] = None, **kwargs):
         """Translates float images in [-1, 1] of any size: reflect-pads to `size_multiple`, runs the mode, crops."""
         modes = self.translation_modes()
@@ -145,6 +153,9 @@ class TranslationModel(keras.Model):
 
         Both are built here, inside the caller's strategy scope, on exactly the variables they update.
         """
+        if d_optimizer is not None and d_optimizer is optimizer:
+            raise ValueError("`optimizer` and `d_optimizer` must be two optimizer objects: one optimizer holds the "
+                             "slots of one variable list. Received: the same object twice")
         optimizer = keras.optimizers.get(optimizer or "adam")
         if self.discriminator_variables():
             if d_optimizer is None:
@@ -166,6 +177,8 @@ class TranslationModel(keras.Model):
         self._create_trackers()
 
     def get_compile_config(self):
+        if not self.compiled:
+            return None
         config = {"optimizer": keras.saving.serialize_keras_object(self.optimizer)}
         if self.d_optimizer is not None:
             config["d_optimizer"] = keras.saving.serialize_keras_object(self.d_optimizer)
@@ -183,7 +196,7 @@ class TranslationModel(keras.Model):
             return
         names = [n for n in self.loss_weights if self.uses(n) and n.startswith("d_")]
         names += [n for n in self.loss_weights if self.uses(n) and n.startswith("g_")]
-        names += ["d_total"] if self.discriminator_variables() else []
+        names += ["d_total"] if self.has_discriminator_terms() else []
         names += ["g_total"]
         if self.paired_metrics:
             names += ["psnr", "ssim", "l1"]
@@ -210,19 +223,21 @@ class TranslationModel(keras.Model):
     def train_step(self, data):
         batch = self.prepare_batch(data)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        trains_d = self.d_optimizer is not None and self.has_discriminator_terms()
+        d_losses = {}
         with tf.GradientTape() as g_tape:
             outputs = self.generate(batch, training=True)
-            d_losses = {}
-            if self.d_optimizer is not None:
+            if trains_d and self.update_discriminator_first:
                 with g_tape.stop_recording():
-                    detached = {k: ops.stop_gradient(v) for k, v in outputs.items()}
-                    d_losses = self._discriminator_update(batch, detached, replicas)
+                    d_losses = self._discriminator_update(batch, _detached(outputs), replicas)
             g_losses = self.generator_losses(batch, outputs)
             g_total = self._weighted_total(g_losses)
             g_scaled = self.optimizer.scale_loss(g_total / replicas)
         g_vars = self.generator_variables()
         g_grads = g_tape.gradient(g_scaled, g_vars)
         self.optimizer.apply(g_grads, g_vars)
+        if trains_d and not self.update_discriminator_first:
+            d_losses = self._discriminator_update(batch, _detached(outputs), replicas)
         self.train_steps.assign_add(1)
         values = {**d_losses, **g_losses, "g_total": g_total}
         self._track(values)
@@ -243,7 +258,7 @@ class TranslationModel(keras.Model):
         batch = self.prepare_batch(data)
         outputs = self.generate(batch, training=False)
         values = {}
-        if self.discriminator_variables():
+        if self.has_discriminator_terms():
             d_losses = self.discriminator_losses(batch, outputs, training=False)
             values.update(d_losses, d_total=self._weighted_total(d_losses))
         g_losses = self.generator_losses(batch, outputs, training=False)
@@ -291,6 +306,10 @@ class TranslationModel(keras.Model):
                 "modes": list(self.translation_modes())}
 
 
+def _detached(outputs: dict) -> dict:
+    return {k: ops.stop_gradient(v) for k, v in outputs.items()}
+
+
 def _loss_scaled(optimizer):
     if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
         return optimizer
@@ -301,6 +320,11 @@ def resolve_loss_weights(cls, loss_weights: Optional[dict]) -> dict:
     """Merges user weights over the method's defaults; unknown names raise with the allowed names listed."""
     weights = dict(cls.default_loss_weights)
     for name, value in (loss_weights or {}).items():
+        if isinstance(value, str):
+            try:
+                value = float(value)  # YAML 1.1 reads `1e2` (no dot) as a string
+            except ValueError:
+                pass
         if name not in weights:
             raise ValueError(f"Unknown loss weight {name!r} for {cls.method_name}. Allowed: "
                              f"{sorted(weights)}. Received: loss_weights.{name}={value!r}")

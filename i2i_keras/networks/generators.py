@@ -20,9 +20,11 @@ def unet_generator(in_channels=3, out_channels=3, base_filters=64, num_downs=8, 
                    dropout_at_inference=False, name="unet_generator"):
     """pix2pix U-Net: `num_downs` stride-2 4x4 convolutions, mirrored by transposed convolutions, with skips.
 
-    Encoder C64-C128-C256-C512-C512...; decoder with dropout on the three layers after the innermost one
-    (paper: CD512-CD512-CD512-C512-...). `num_downs=8` maps 256x256 to a 1x1 bottleneck; inputs must be multiples
-    of 2**num_downs.
+    Encoder C64-C128-C256-C512-C512...; decoder with dropout on the three layers after the innermost one, as the
+    authors' code places it (at 256 px: the 2->4, 4->8 and 8->16 upsamplings; the paper's appendix lists
+    CD512-CD512-CD512, one layer earlier). Smaller U-Nets keep min(3, num_downs - 2) dropout layers so that the noise
+    source exists at every depth. `num_downs=8` maps 256x256 to a 1x1 bottleneck; inputs must be multiples of
+    2**num_downs.
     """
     if num_downs < 2:
         raise ValueError(f"`num_downs` must be >= 2. Received: num_downs={num_downs!r}")

@@ -103,22 +103,36 @@ def run(cfg: ExperimentConfig, output_dir: str, *, resume: bool = False, strateg
     strategy = strategy or tf.distribute.get_strategy()
     last = _check_output_dir(output_dir, resume)
     if last is not None:
-        saved = checkpoint.read_manifest(last).get("config") or {}
+        manifest = checkpoint.read_manifest(last)
+        saved = manifest.get("config") or {}
         for key in ("method", "model", "loss_weights"):
             if key in saved and saved[key] != dataclasses.asdict(cfg)[key]:
                 raise RunDirectoryError(f"{last}: was written with {key}={saved[key]!r}, but this run has "
                                         f"{key}={dataclasses.asdict(cfg)[key]!r}; resume with the same config.")
+        if manifest["step"] >= cfg.train.steps:
+            raise RunDirectoryError(f"{output_dir}: the run is already at step {manifest['step']} "
+                                    f"(train.steps={cfg.train.steps}); pass a larger --steps to train further.")
     os.makedirs(output_dir, exist_ok=True)
-    keras.config.set_dtype_policy(cfg.train.mixed_precision or "float32")
     keras.utils.set_random_seed(cfg.train.seed)
-
-    with strategy.scope():
-        model = build_model(cfg)
-        compile_model(model, cfg)
-    start_step = checkpoint.restore(model, last) if last else 0
-    if start_step >= cfg.train.steps:
-        logger.warning("Checkpoint %s is at step %d >= train.steps=%d: nothing left to train.", last, start_step,
-                       cfg.train.steps)
+    # Layers keep the dtype policy they were built under; the global one is restored so that models built later in
+    # this process are not silently mixed-precision.
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(cfg.train.mixed_precision or "float32")
+    try:
+        with strategy.scope():
+            model = build_model(cfg)
+            compile_model(model, cfg)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+    start_step = 0
+    if last:
+        start_step = checkpoint.restore(model, last)
+        if cfg.optim.schedule == "constant":
+            # A constant learning rate is an optimizer variable, so the checkpoint restored the old one: the config
+            # of this run decides (a decaying schedule is recomputed from the config and the step anyway).
+            model.optimizer.learning_rate = cfg.optim.g_lr
+            if model.d_optimizer is not None:
+                model.d_optimizer.learning_rate = cfg.optim.d_lr
 
     replicas = strategy.num_replicas_in_sync
     global_batch = cfg.train.batch_size * replicas
@@ -143,14 +157,12 @@ def run(cfg: ExperimentConfig, output_dir: str, *, resume: bool = False, strateg
                                cfg.train.keep_checkpoints),
     ]
     callbacks += list(extra_callbacks or [])
-    history = {}
-    if start_step < cfg.train.steps:
-        if verbose is None:
-            verbose = 1 if sys.stdout.isatty() else 2
-        fit = model.fit(train_dataset, epochs=math.ceil(cfg.train.steps / steps_per_epoch),
-                        initial_epoch=start_step // steps_per_epoch, steps_per_epoch=steps_per_epoch,
-                        callbacks=callbacks, verbose=verbose, shuffle=False)
-        history = {k: [float(x) for x in v] for k, v in fit.history.items()}
+    if verbose is None:
+        verbose = 1 if sys.stdout.isatty() else 2
+    fit = model.fit(train_dataset, epochs=math.ceil(cfg.train.steps / steps_per_epoch),
+                    initial_epoch=start_step // steps_per_epoch, steps_per_epoch=steps_per_epoch,
+                    callbacks=callbacks, verbose=verbose, shuffle=False)
+    history = {k: [float(x) for x in v] for k, v in fit.history.items()}
 
     metrics = {}
     if cfg.train.eval_batches:

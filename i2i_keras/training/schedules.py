@@ -30,9 +30,11 @@ class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def make_optimizer(learning_rate, optim_cfg, total_steps):
-    """Adam with the configured betas, schedule and optional weight EMA."""
+    """Adam with the configured betas and schedule.
+
+    No `use_ema`: Keras's `fit` finalises an optimizer's weight averages over *all* of the model's trainable
+    weights, which does not fit a model whose generator and discriminator have separate optimizers.
+    """
     if optim_cfg.schedule == "linear":
         learning_rate = LinearDecay(learning_rate, total_steps, optim_cfg.decay_start)
-    ema = optim_cfg.ema_momentum
-    return keras.optimizers.Adam(learning_rate, beta_1=optim_cfg.beta_1, beta_2=optim_cfg.beta_2,
-                                 use_ema=ema > 0, ema_momentum=ema or 0.99)
+    return keras.optimizers.Adam(learning_rate, beta_1=optim_cfg.beta_1, beta_2=optim_cfg.beta_2)

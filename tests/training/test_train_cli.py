@@ -147,3 +147,19 @@ def test_cli_refuses_to_overwrite_a_run_and_resume_needs_one(tmp_path, capsys):
     assert before == {p: os.path.getmtime(out / p) for p in before}
     assert main(base[:-1] + [str(tmp_path / "new"), "--resume"]) == 2
     assert "nothing to resume" in _error_line(capsys)
+
+
+def test_resume_of_a_finished_run_is_refused_before_writing_and_new_lr_applies(tmp_path):
+    out = str(tmp_path / "r")
+    cfg = tiny_config("pix2pix", ["train.steps=2", "train.eval_batches=0", "optim.schedule=constant"])
+    run(cfg, out, export=True, verbose=0)
+    before = sorted(os.listdir(out)), sorted(os.listdir(os.path.join(out, "export")))
+    with pytest.raises(RunDirectoryError, match="already at step 2"):
+        run(cfg, out, resume=True, export=True, verbose=0)
+    assert (sorted(os.listdir(out)), sorted(os.listdir(os.path.join(out, "export")))) == before
+    longer = tiny_config("pix2pix", ["train.steps=3", "train.eval_batches=0", "optim.schedule=constant",
+                                     "optim.g_lr=1e-5", "optim.d_lr=3e-5"])
+    model = run(longer, out, resume=True, export=False, verbose=0).model
+    np.testing.assert_allclose(float(model.optimizer.learning_rate), 1e-5, rtol=1e-6)
+    np.testing.assert_allclose(float(model.d_optimizer.learning_rate), 3e-5, rtol=1e-6)
+    assert keras.config.dtype_policy().name == "float32"

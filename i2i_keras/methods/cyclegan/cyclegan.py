@@ -34,6 +34,8 @@ class CycleGAN(TranslationModel):
     """
 
     data_kind = "unpaired"
+    # As the reference code: G (both directions) is updated first, then D on the new fakes through the pool.
+    update_discriminator_first = False
     default_loss_weights = {"g_adv": 1.0, "g_cycle": 10.0, "g_identity": 5.0, "d_adv": 1.0}
     input_key = "domain_a"
 
