@@ -112,7 +112,6 @@ def run(cfg: ExperimentConfig, output_dir: str, *, resume: bool = False, strateg
         if manifest["step"] >= cfg.train.steps:
             raise RunDirectoryError(f"{output_dir}: the run is already at step {manifest['step']} "
                                     f"(train.steps={cfg.train.steps}); pass a larger --steps to train further.")
-    os.makedirs(output_dir, exist_ok=True)
     keras.utils.set_random_seed(cfg.train.seed)
     # Layers keep the dtype policy they were built under; the global one is restored so that models built later in
     # this process are not silently mixed-precision.
@@ -142,6 +141,8 @@ def run(cfg: ExperimentConfig, output_dir: str, *, resume: bool = False, strateg
         eval_dataset = eval_ds if eval_dataset is None else eval_dataset
     sample_batch = next(iter(eval_dataset.take(1)))
 
+    # Only now, with the model built and the data validated, is anything written.
+    os.makedirs(output_dir, exist_ok=True)
     config_dict = dataclasses.asdict(cfg)
     with open(os.path.join(output_dir, "config.yaml"), "w", encoding="utf-8") as f:
         yaml.safe_dump(config_dict, f, sort_keys=False)
