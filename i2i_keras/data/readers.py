@@ -260,6 +260,28 @@ def _window_shuffle(ds: tf.data.Dataset, window: int, seed: tf.Tensor) -> tf.dat
     return ds.batch(window).enumerate().flat_map(permute)
 
 
+def _keep_and_shuffle(ds: tf.data.Dataset, keep: Optional[Callable], shuffle: bool, window: int, seed) -> tf.data.Dataset:
+    """The common tail of a record stream's epoch: filter by `keep`, then window-shuffle when training."""
+    if keep is not None:
+        ds = ds.filter(keep)
+    if shuffle and window > 1:
+        ds = _window_shuffle(ds, window, transforms.sub_seed(seed, 1))
+    return ds
+
+
+def _cached_count(epoch: Callable, known: Optional[int] = None) -> Callable:
+    """Elements per epoch: `known` when the source says so, else counted once by reading an unshuffled epoch."""
+    cache = {}
+
+    def count():
+        if "n" not in cache:
+            cache["n"] = known if known is not None else int(
+                epoch(0, None, False).reduce(np.int64(0), lambda n, _: n + 1).numpy())
+        return cache["n"]
+
+    return count
+
+
 def _record_stream(
     files: list, compression: Optional[str], keep: Optional[Callable], load: Callable, window: int, name: str
 ) -> _Stream:
@@ -280,20 +302,9 @@ def _record_stream(
                                      deterministic=True)
         else:
             ds = names_ds.flat_map(read)
-        if keep is not None:
-            ds = ds.filter(keep)
-        if shuffle and window > 1:
-            ds = _window_shuffle(ds, window, transforms.sub_seed(seed, 1))
-        return ds
+        return _keep_and_shuffle(ds, keep, shuffle, window, seed)
 
-    cache = {}
-
-    def count():
-        if "n" not in cache:
-            cache["n"] = int(epoch(0, None, False).reduce(np.int64(0), lambda n, _: n + 1).numpy())
-        return cache["n"]
-
-    return _Stream(epoch=epoch, load=load, count=count, name=name)
+    return _Stream(epoch=epoch, load=load, count=_cached_count(epoch), name=name)
 
 
 def _positioned(stream: _Stream, base_seed: tf.Tensor, training: bool, start: int, augment: Callable):
@@ -721,25 +732,10 @@ def _tfds_plan(spec: str, data_kind: str, cfg: Any, split: str) -> _Plan:
         base = builder.as_dataset(split=split_name, shuffle_files=False, decoders=decoders)
 
         def epoch(e, seed, shuffle):
-            ds = base
-            if keep is not None:
-                ds = ds.filter(keep)
-            if shuffle and window > 1:
-                ds = _window_shuffle(ds, window, transforms.sub_seed(seed, 1))
-            return ds
+            return _keep_and_shuffle(base, keep, shuffle, window, seed)
 
-        n = {}
-
-        def count():
-            if "n" not in n:
-                n["n"] = (
-                    splits[split_name].num_examples
-                    if keep is None
-                    else int(epoch(0, None, False).reduce(np.int64(0), lambda c, _: c + 1).numpy())
-                )
-            return n["n"]
-
-        return _Stream(epoch=epoch, load=load, count=count, name=f"{spec}[{split_name}]")
+        known = splits[split_name].num_examples if keep is None else None
+        return _Stream(epoch=epoch, load=load, count=_cached_count(epoch, known), name=f"{spec}[{split_name}]")
 
     def to_float(encoded):
         return transforms.decode_image(encoded, cfg.channels)
