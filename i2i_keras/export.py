@@ -195,6 +195,11 @@ def _checked_modes(model) -> dict:
             if not isinstance(spec, tf.TensorSpec):
                 raise ValueError(f"Extra input {key!r} of mode {name!r} must be a tf.TensorSpec. "
                                  f"Received: extra_inputs[{key!r}]={spec!r}")
+        for key in getattr(mode, "image_inputs", ()) or ():
+            spec = extras.get(key)
+            if spec is None or spec.shape.rank != 4 or not spec.dtype.is_floating:
+                raise ValueError(f"Image input {key!r} of mode {name!r} must be an extra input with a float "
+                                 f"[batch, height, width, channels] spec. Received: {key}={spec!r}")
     return modes
 
 
@@ -234,9 +239,9 @@ def _float_endpoint(model, mode_name: str, extra_names: list):
     return serve
 
 
-def _bytes_endpoint(model, mode_name: str, extra_specs: dict):
+def _bytes_endpoint(model, mode_name: str, extra_specs: dict, image_inputs: tuple, multiple_outputs: bool):
     names = list(extra_specs)
-    per_example = [_is_per_example(extra_specs[n]) for n in names]
+    per_example = [_is_per_example(extra_specs[n]) or n in image_inputs for n in names]
 
     def serve(images, *extras):
         batched = [x for x, row in zip(extras, per_example) if row]
@@ -245,12 +250,18 @@ def _bytes_endpoint(model, mode_name: str, extra_specs: dict):
             data, rows = elems[0], list(elems[1:])
             kwargs = {}
             for name, value, row in zip(names, extras, per_example):
-                kwargs[name] = rows.pop(0)[None] if row else value
+                if name in image_inputs:
+                    kwargs[name] = transforms.decode_image(rows.pop(0), channels=model.in_channels)[None]
+                else:
+                    kwargs[name] = rows.pop(0)[None] if row else value
             image = transforms.decode_image(data, channels=model.in_channels)
-            out = model.translate(image[None], mode=mode_name, **kwargs)
-            return tf.io.encode_png(transforms.to_uint8(out)[0])
+            out = transforms.to_uint8(model.translate(image[None], mode=mode_name, **kwargs))[0]
+            if multiple_outputs:  # [N, H, W, C] -> N PNGs
+                return tf.map_fn(tf.io.encode_png, out, fn_output_signature=tf.TensorSpec([], tf.string))
+            return tf.io.encode_png(out)
 
-        encoded = tf.map_fn(one, (images, *batched), fn_output_signature=tf.TensorSpec([], tf.string))
+        shape = [None] if multiple_outputs else []
+        encoded = tf.map_fn(one, (images, *batched), fn_output_signature=tf.TensorSpec(shape, tf.string))
         return {IMAGES_KEY: encoded}
 
     return serve
@@ -288,13 +299,17 @@ def _build_archive(model, modes: dict, metadata: dict) -> keras.export.ExportArc
     endpoints = []
     # The first endpoint added becomes `serving_default` (ExportArchive.write_out): the first mode's bytes form.
     for name, mode in modes.items():
+        image_inputs = tuple(mode.image_inputs or ())
         extras = {key: tf.TensorSpec(spec.shape, spec.dtype, name=key)
                   for key, spec in (mode.extra_inputs or {}).items()}
-        extra_specs = list(extras.values())
-        endpoints.append(archive.add_endpoint(name + BYTES_SUFFIX, _bytes_endpoint(model, name, extras),
-                                              input_signature=[bytes_spec, *extra_specs]))
+        # Extra images travel encoded in the bytes signature, like `images`.
+        bytes_extras = {key: (tf.TensorSpec([None], tf.string, name=key) if key in image_inputs else spec)
+                        for key, spec in extras.items()}
+        endpoints.append(archive.add_endpoint(
+            name + BYTES_SUFFIX, _bytes_endpoint(model, name, bytes_extras, image_inputs, mode.multiple_outputs),
+            input_signature=[bytes_spec, *bytes_extras.values()]))
         endpoints.append(archive.add_endpoint(name, _float_endpoint(model, name, list(extras)),
-                                              input_signature=[image_spec, *extra_specs]))
+                                              input_signature=[image_spec, *extras.values()]))
     archive.add_endpoint(METADATA_ENDPOINT, _metadata_endpoint(metadata), input_signature=[])
     _track_inference_layers(archive, model, endpoints)
     return archive

@@ -5,6 +5,7 @@ the replica count here. Discriminator outputs may be a tensor or a list of tenso
 averaged over scales.
 """
 
+import keras
 from keras import ops
 
 GAN_MODES = ("lsgan", "vanilla", "hinge", "wgan")
@@ -68,3 +69,47 @@ def l1(a, b):
 def mse(a, b):
     """mean (a - b)^2."""
     return ops.mean(ops.square(_f32(a) - _f32(b)))
+
+
+def gradient_penalty(critic, real, fake, seed=None):
+    """WGAN-GP (Gulrajani et al. 2017): mean (||grad_x D(x_hat)||_2 - 1)^2 at x_hat = a x + (1 - a) G(z), a ~ U(0, 1)
+    per example. `critic(images)` returns the critic's logits (a tensor, or a list: the first one is used).
+    `seed`: a `keras.random.SeedGenerator` (or int) for the interpolation weights."""
+    import tensorflow as tf
+
+    real, fake = _f32(real), _f32(fake)
+    alpha = keras.random.uniform((ops.shape(real)[0], 1, 1, 1), seed=seed)
+    mixed = real + alpha * (fake - real)
+    with tf.GradientTape() as tape:
+        tape.watch(mixed)
+        logits = critic(mixed)
+        if isinstance(logits, (list, tuple)):
+            logits = logits[0]
+        total = ops.sum(_f32(logits))
+    grads = tape.gradient(total, mixed)
+    norms = ops.sqrt(ops.sum(ops.square(grads), axis=(1, 2, 3)) + 1e-12)
+    return ops.mean(ops.square(norms - 1.0))
+
+
+def kl_divergence(mu, logvar=None):
+    """KL(N(mu, exp(logvar)) || N(0, I)) summed over latent dimensions, averaged over the batch:
+    -0.5 sum(1 + logvar - mu^2 - exp(logvar)). With `logvar=None` the posterior has unit variance and the KL
+    reduces to 0.5 sum(mu^2)."""
+    mu = _f32(mu)
+    if logvar is None:
+        return ops.mean(0.5 * ops.sum(ops.square(mu), axis=-1))
+    logvar = _f32(logvar)
+    return ops.mean(-0.5 * ops.sum(1.0 + logvar - ops.square(mu) - ops.exp(logvar), axis=-1))
+
+
+def mean_square(x):
+    """mean x^2 (UNIT's KL term for a unit-variance Gaussian posterior, up to constants, as its reference code)."""
+    return ops.mean(ops.square(_f32(x)))
+
+
+def domain_classification(logits, labels):
+    """StarGAN's classification loss: binary cross-entropy with logits summed over domains/attributes, averaged
+    over the batch (the reference code's sum / batch size; for one-hot labels it plays the role of softmax CE)."""
+    logits, labels = _f32(logits), _f32(labels)
+    per_entry = ops.maximum(logits, 0.0) - logits * labels + ops.log1p(ops.exp(-ops.abs(logits)))
+    return ops.mean(ops.sum(per_entry, axis=-1))

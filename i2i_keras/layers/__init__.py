@@ -1,8 +1,9 @@
 """Shared layers: the building blocks every network factory uses (one definition each)."""
 
+from i2i_keras.layers.conditioning import AdaptiveInstanceNorm, TileLatent
 from i2i_keras.layers.image_pool import ImagePool
 from i2i_keras.layers.normalization import normalization
 from i2i_keras.layers.padding import ReflectionPadding2D
 from i2i_keras.layers.regularization import InferenceDropout
 
-__all__ = ["ImagePool", "InferenceDropout", "ReflectionPadding2D", "normalization"]
+__all__ = ["AdaptiveInstanceNorm", "ImagePool", "InferenceDropout", "ReflectionPadding2D", "TileLatent", "normalization"]

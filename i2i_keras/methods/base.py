@@ -29,16 +29,29 @@ from keras import ops
 from i2i_keras import metrics as i2i_metrics
 
 
+# Standard names of extra inputs, shared by every method, the exported signatures, the CLIs and serving clients.
+TARGET_DOMAIN = "target_domain"   # int32 [batch]: index of the domain to translate to (multi-domain methods)
+NUM_SAMPLES = "num_samples"       # int32 scalar: how many styles / points to produce per input image
+SEED = "seed"                     # int64 scalar: makes random styles reproducible
+REFERENCE = "reference"           # image [batch, h, w, C] (bytes [batch] in `_bytes` signatures): a style source
+
+
 @dataclasses.dataclass
 class TranslationMode:
     """One inference operation: `fn(images, **extra_inputs) -> images` on float images in [-1, 1].
 
     `extra_inputs` maps input names to `tf.TensorSpec`s (e.g. a target label or a seed) for the serving signature.
+    Names listed in `image_inputs` are extra *images* (e.g. a style reference): float [batch, h, w, C] in [-1, 1] in
+    Python and the float signature, encoded image bytes [batch] in the `_bytes` signature; they may have any size
+    and are not padded. With `multiple_outputs`, `fn` returns [batch, N, H, W, C] (N styles per input) and the
+    `_bytes` signature returns PNG bytes [batch, N].
     """
 
     fn: Callable
     extra_inputs: dict = dataclasses.field(default_factory=dict)
     description: str = ""
+    image_inputs: tuple = ()
+    multiple_outputs: bool = False
 
 
 class TranslationModel(keras.Model):
@@ -60,6 +73,8 @@ class TranslationModel(keras.Model):
     paired_metrics: bool = False
     # Update order on each batch; the generator's adversarial term sees the discriminator as it is at that moment.
     update_discriminator_first: bool = True
+    # Discriminator (critic) updates per generator update, e.g. 5 for WGAN-GP (StarGAN). See `train_step`.
+    discriminator_steps: int = 1
 
     def __init__(self, image_size=256, in_channels=3, out_channels=3, loss_weights=None, seed=None, name=None,
                  **kwargs):
@@ -131,6 +146,7 @@ class TranslationModel(keras.Model):
         if mode not in modes:
             raise ValueError(f"Unknown translation mode {mode!r} for {self.method_name}; expected one of "
                              f"{list(modes)}. Received: mode={mode!r}")
+        kwargs = dict(kwargs)
         images = ops.convert_to_tensor(images)
         dtype = keras.backend.standardize_dtype(images.dtype)
         if not dtype.startswith(("float", "bfloat")):
@@ -140,9 +156,27 @@ class TranslationModel(keras.Model):
         if len(images.shape) != 4 or images.shape[-1] not in (None, self.in_channels):
             raise ValueError(f"{self.method_name} translates [batch, height, width, {self.in_channels}] images. "
                              f"Received: images.shape={tuple(images.shape)}")
+        spec = modes[mode]
+        unknown = sorted(set(kwargs) - set(spec.extra_inputs))
+        missing = sorted(set(spec.extra_inputs) - set(kwargs))
+        if unknown or missing:
+            raise ValueError(f"Mode {mode!r} of {self.method_name} takes the inputs {sorted(spec.extra_inputs)}. "
+                             f"Received: missing={missing}, unknown={unknown}")
+        for name in spec.image_inputs:
+            kwargs[name] = self._checked_images(kwargs[name], name)
         padded, height, width = pad_to_multiple(images, self.size_multiple)
-        out = modes[mode].fn(padded, **kwargs)
-        return out[:, :height, :width, :]
+        out = spec.fn(padded, **kwargs)
+        return out[..., :height, :width, :]
+
+    def _checked_images(self, images, name):
+        images = ops.convert_to_tensor(images)
+        dtype = keras.backend.standardize_dtype(images.dtype)
+        if not dtype.startswith(("float", "bfloat")):
+            raise ValueError(f"`{name}` must be float images in [-1, 1]. Received: {name}.dtype={dtype}")
+        if len(images.shape) != 4 or images.shape[-1] not in (None, self.in_channels):
+            raise ValueError(f"`{name}` must be [batch, height, width, {self.in_channels}] images. "
+                             f"Received: {name}.shape={tuple(images.shape)}")
+        return images
 
     def call(self, inputs, training=False):
         return self.translate(inputs)
@@ -220,11 +254,26 @@ class TranslationModel(keras.Model):
             total = total + self.loss_weights[name] * ops.cast(value, "float32")
         return total
 
+    @property
+    def batches_per_step(self) -> int:
+        """Batches of `train.batch_size` one `train_step` consumes (the data pipeline batches this many at once)."""
+        return self.discriminator_steps if self.has_discriminator_terms() else 1
+
     def train_step(self, data):
         batch = self.prepare_batch(data)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         trains_d = self.d_optimizer is not None and self.has_discriminator_terms()
         d_losses = {}
+        if trains_d and self.discriminator_steps > 1:
+            # n critic updates per generator update, each on its own batch, as in the WGAN-GP / StarGAN reference
+            # loops (D every iteration, G every n-th). The n batches arrive as one batch of n x batch_size and are
+            # split here: a step-dependent `tf.cond` around the generator update is not possible under
+            # MirroredStrategy (an optimizer's cross-replica merge_call cannot sit inside control flow).
+            chunks = _split_batch(batch, self.discriminator_steps)
+            for chunk in chunks[:-1]:
+                d_losses = self._discriminator_update(chunk, _detached(self.generate(chunk, training=True)),
+                                                      replicas)
+            batch = chunks[-1]
         with tf.GradientTape() as g_tape:
             outputs = self.generate(batch, training=True)
             if trains_d and self.update_discriminator_first:
@@ -304,6 +353,17 @@ class TranslationModel(keras.Model):
                 "size_multiple": self.size_multiple, "image_size": self.image_size,
                 "in_channels": self.in_channels, "out_channels": self.out_channels,
                 "modes": list(self.translation_modes())}
+
+
+def _split_batch(batch: dict, parts: int) -> list:
+    size = tf.shape(next(iter(batch.values())))[0]
+    tf.debugging.assert_equal(size % parts, 0, message=f"a training batch must hold {parts} equal chunks "
+                                                       f"(one per critic step); its size is not a multiple of {parts}")
+    chunks = [{} for _ in range(parts)]
+    for key, value in batch.items():
+        for chunk, piece in zip(chunks, tf.split(value, parts, axis=0)):
+            chunk[key] = piece
+    return chunks
 
 
 def _detached(outputs: dict) -> dict:

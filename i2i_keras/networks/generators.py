@@ -4,7 +4,7 @@ precision, where the last activation is pinned to float32)."""
 
 import keras
 
-from i2i_keras.layers import InferenceDropout, ReflectionPadding2D, normalization
+from i2i_keras.layers import InferenceDropout, ReflectionPadding2D, TileLatent, normalization
 
 # Gaussian N(0, 0.02) weights, the initialisation of the pix2pix and CycleGAN papers.
 def _init():
@@ -17,7 +17,7 @@ def _norm(x, kind, name):
 
 
 def unet_generator(in_channels=3, out_channels=3, base_filters=64, num_downs=8, norm="batch", dropout=0.5,
-                   dropout_at_inference=False, name="unet_generator"):
+                   dropout_at_inference=False, latent_dim=0, name="unet_generator"):
     """pix2pix U-Net: `num_downs` stride-2 4x4 convolutions, mirrored by transposed convolutions, with skips.
 
     Encoder C64-C128-C256-C512-C512...; decoder with dropout on the three layers after the innermost one, as the
@@ -25,6 +25,9 @@ def unet_generator(in_channels=3, out_channels=3, base_filters=64, num_downs=8, 
     CD512-CD512-CD512, one layer earlier). Smaller U-Nets keep min(3, num_downs - 2) dropout layers so that the noise
     source exists at every depth. `num_downs=8` maps 256x256 to a 1x1 bottleneck; inputs must be multiples of
     2**num_downs.
+
+    `latent_dim > 0` (BicycleGAN): the model takes `[images, z]`, z [B, latent_dim], and z is broadcast over the
+    image and concatenated to it as extra input channels (BicycleGAN's "add_to_input" injection).
     """
     if num_downs < 2:
         raise ValueError(f"`num_downs` must be >= 2. Received: num_downs={num_downs!r}")
@@ -33,6 +36,10 @@ def unet_generator(in_channels=3, out_channels=3, base_filters=64, num_downs=8, 
     inputs = keras.Input((None, None, in_channels), name="images")
     skips = []
     x = inputs
+    if latent_dim:
+        latent = keras.Input((latent_dim,), name="latent")
+        x = TileLatent(name="tile_latent")([inputs, latent])
+        inputs = [inputs, latent]
     for i, f in enumerate(filters):
         if i > 0:
             x = keras.layers.LeakyReLU(0.2, name=f"down{i}_lrelu")(x)

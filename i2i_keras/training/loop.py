@@ -63,12 +63,17 @@ def _check_output_dir(output_dir: str, resume: bool) -> Optional[str]:
     return None
 
 
-def make_datasets(cfg: ExperimentConfig, data_kind: str, global_batch: int, skip_batches: int):
-    """Training stream (resumable at `skip_batches`) and a one-pass evaluation dataset."""
+def make_datasets(cfg: ExperimentConfig, data_kind: str, global_batch: int, skip_batches: int,
+                  batches_per_step: int = 1):
+    """Training stream (resumable at `skip_batches` steps) and a one-pass evaluation dataset.
+
+    `batches_per_step`: a method with several critic updates per step (`model.batches_per_step`) takes that many
+    batches at once, so its training batches are that many times larger.
+    """
     from i2i_keras.data import DataError, make_dataset
 
-    train = make_dataset(cfg.data.spec, data_kind, cfg.data, global_batch, seed=cfg.train.seed, training=True,
-                         skip_batches=skip_batches, split="train")
+    train = make_dataset(cfg.data.spec, data_kind, cfg.data, global_batch * batches_per_step, seed=cfg.train.seed,
+                         training=True, skip_batches=skip_batches, split="train")
     eval_spec = cfg.data.eval_spec or cfg.data.spec
     try:
         evaluation = make_dataset(eval_spec, data_kind, cfg.data, global_batch, seed=cfg.train.seed,
@@ -85,7 +90,9 @@ def make_datasets(cfg: ExperimentConfig, data_kind: str, global_batch: int, skip
 def compile_model(model, cfg: ExperimentConfig) -> None:
     total = cfg.train.steps
     g_opt = make_optimizer(cfg.optim.g_lr, cfg.optim, total)
-    d_opt = make_optimizer(cfg.optim.d_lr, cfg.optim, total) if model.discriminator_variables() else None
+    # The discriminator's schedule runs over its own update count (several per step for WGAN-GP critics).
+    d_total = total * model.batches_per_step
+    d_opt = make_optimizer(cfg.optim.d_lr, cfg.optim, d_total) if model.discriminator_variables() else None
     model.compile(optimizer=g_opt, d_optimizer=d_opt)
 
 
@@ -136,7 +143,7 @@ def run(cfg: ExperimentConfig, output_dir: str, *, resume: bool = False, strateg
     replicas = strategy.num_replicas_in_sync
     global_batch = cfg.train.batch_size * replicas
     if train_dataset is None or eval_dataset is None:
-        train_ds, eval_ds = make_datasets(cfg, model.data_kind, global_batch, start_step)
+        train_ds, eval_ds = make_datasets(cfg, model.data_kind, global_batch, start_step, model.batches_per_step)
         train_dataset = train_ds if train_dataset is None else train_dataset
         eval_dataset = eval_ds if eval_dataset is None else eval_dataset
     sample_batch = next(iter(eval_dataset.take(1)))

@@ -1,0 +1,95 @@
+"""The multimodal API shared by the style-based methods (MUNIT, BicycleGAN): one set of translation modes.
+
+A method supplies `decode(images, styles)` (images [B,H,W,C], styles [B,D] -> images) and `encode(reference)`
+(reference images [B,h,w,C] -> style codes [B,D]); `style_modes` turns them into four modes, which become Python
+`translate(..., mode=...)` calls and exported signatures alike:
+
+| mode | extra inputs | output |
+| --- | --- | --- |
+| `<p>` | none | one translation with the prior's mean style (z = 0): deterministic |
+| `<p>_sample` | `num_samples` int32 scalar, `seed` int64 scalar | [B, N, H, W, C]: N random styles z ~ N(0, I) |
+| `<p>_reference` | `reference` image(s) [B, h, w, C] | the style encoded from each reference image |
+| `<p>_interpolate` | `num_samples`, `seed` | [B, N, H, W, C]: N styles on the line between two random styles |
+
+Random styles are drawn with a stateless generator from `seed`, so a seed names the same N styles for every input
+image, on every call, in Python and in the SavedModel; the same seed gives the same outputs.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import tensorflow as tf
+
+from i2i_keras.methods.base import NUM_SAMPLES, REFERENCE, SEED, TranslationMode
+
+# Second word of the stateless seed, so that style draws do not reuse the data pipeline's (seed, 0) streams.
+_STYLE_STREAM = 0x57E1E
+
+
+def _checked_count(num_samples):
+    num_samples = tf.cast(tf.convert_to_tensor(num_samples), tf.int32)
+    tf.debugging.assert_positive(num_samples, message="num_samples must be >= 1")
+    return num_samples
+
+
+def random_styles(seed, num_samples, style_dim: int):
+    """[N, D] standard-normal style codes drawn from `seed` (int scalar)."""
+    seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
+    return tf.random.stateless_normal(tf.stack([_checked_count(num_samples), style_dim]),
+                                      seed=tf.stack([seed, tf.constant(_STYLE_STREAM, tf.int64)]))
+
+
+def interpolated_styles(seed, num_samples, style_dim: int):
+    """[N, D] codes evenly spaced from one random style to another (both drawn from `seed`), ends included."""
+    ends = random_styles(seed, 2, style_dim)
+    count = _checked_count(num_samples)
+    steps = tf.cast(tf.maximum(count - 1, 1), tf.float32)
+    t = tf.cast(tf.range(count), tf.float32)[:, None] / steps
+    return ends[0][None] + t * (ends[1] - ends[0])[None]
+
+
+def translate_with_styles(decode: Callable, images, styles):
+    """Every image with every style: images [B,H,W,C], styles [N,D] -> [B,N,H,W,C]."""
+    batch = tf.shape(images)[0]
+    count = tf.shape(styles)[0]
+    repeated = tf.repeat(images, count, axis=0)                       # [B*N, H, W, C], image-major
+    tiled = tf.tile(styles, [batch, 1])                               # [B*N, D], style index fastest
+    out = decode(repeated, tiled)
+    shape = tf.shape(out)
+    return tf.reshape(out, tf.concat([[batch, count], shape[1:]], axis=0))
+
+
+def style_modes(prefix: str, decode: Callable, encode: Callable, style_dim: int, in_channels: int,
+                description: str) -> dict:
+    """The four modes above for one direction; `prefix` names them (`a2b`, `a2b_sample`, ...)."""
+
+    def name(suffix):
+        return f"{prefix}_{suffix}"
+
+    def mean_style(images):
+        return decode(images, tf.zeros([tf.shape(images)[0], style_dim], images.dtype))
+
+    def sample(images, num_samples, seed):
+        return translate_with_styles(decode, images, random_styles(seed, num_samples, style_dim))
+
+    def interpolate(images, num_samples, seed):
+        return translate_with_styles(decode, images, interpolated_styles(seed, num_samples, style_dim))
+
+    def reference(images, reference):
+        # One reference styles a whole batch; otherwise one reference per image.
+        codes = tf.cast(encode(reference), images.dtype)
+        return decode(images, tf.broadcast_to(codes, [tf.shape(images)[0], style_dim]))
+
+    count_and_seed = {NUM_SAMPLES: tf.TensorSpec([], tf.int32), SEED: tf.TensorSpec([], tf.int64)}
+    return {
+        prefix: TranslationMode(mean_style, description=f"{description} with the mean style (z = 0)"),
+        name("sample"): TranslationMode(sample, dict(count_and_seed), multiple_outputs=True,
+                                        description=f"{description}, {NUM_SAMPLES} random styles from {SEED}"),
+        name("reference"): TranslationMode(
+            reference, {REFERENCE: tf.TensorSpec([None, None, None, in_channels], tf.float32)},
+            image_inputs=(REFERENCE,), description=f"{description} in the style of a reference image"),
+        name("interpolate"): TranslationMode(
+            interpolate, dict(count_and_seed), multiple_outputs=True,
+            description=f"{description}, {NUM_SAMPLES} styles between two random styles from {SEED}"),
+    }
