@@ -18,7 +18,7 @@ test: venv
 # Library tests on Python 3.11 + tensorflow-cpu 2.21 + Keras 3.15 (no TFX): proves the library on current TF.
 test-modern:
 	@scripts/bootstrap.sh modern
-	$(MODERN) -m pytest -q
+	$(MODERN) -m pytest -q -m "not learning"
 
 bench: venv
 	$(PY) bench/train_step.py

@@ -5,7 +5,6 @@ the replica count here. Discriminator outputs may be a tensor or a list of tenso
 averaged over scales.
 """
 
-import keras
 from keras import ops
 
 GAN_MODES = ("lsgan", "vanilla", "hinge", "wgan")
@@ -71,15 +70,14 @@ def mse(a, b):
     return ops.mean(ops.square(_f32(a) - _f32(b)))
 
 
-def gradient_penalty(critic, real, fake, seed=None):
-    """WGAN-GP (Gulrajani et al. 2017): mean (||grad_x D(x_hat)||_2 - 1)^2 at x_hat = a x + (1 - a) G(z), a ~ U(0, 1)
-    per example. `critic(images)` returns the critic's logits (a tensor, or a list: the first one is used).
-    `seed`: a `keras.random.SeedGenerator` (or int) for the interpolation weights."""
-    import tensorflow as tf
+def gradient_penalty(critic, real, fake, alpha):
+    """WGAN-GP (Gulrajani et al. 2017): mean (||grad_x D(x_hat)||_2 - 1)^2 at x_hat = x + a (G(z) - x), with
+    a ~ U(0, 1) per example given by the caller as [B, 1, 1, 1] (`TranslationModel.random_uniform`).
+    `critic(images)` returns the critic's logits (a tensor, or a list: the first one is used)."""
+    import tensorflow as tf  # GradientTape: Keras ops have no gradient-of-input primitive
 
     real, fake = _f32(real), _f32(fake)
-    alpha = keras.random.uniform((ops.shape(real)[0], 1, 1, 1), seed=seed)
-    mixed = real + alpha * (fake - real)
+    mixed = real + _f32(alpha) * (fake - real)
     with tf.GradientTape() as tape:
         tape.watch(mixed)
         logits = critic(mixed)

@@ -12,10 +12,22 @@ without `--overwrite`, unknown mode) print one line `error: <path or option>: <r
 status 2. All inputs and outputs are checked before anything is written, and each output is written to a temporary
 file and renamed, so no existing file is replaced without `--overwrite` and no partial PNG is left behind.
 
+Method options map onto the mode's extra inputs (standard names, see `i2i_keras.methods.base`):
+`--target-domain N` (StarGAN's `target_domain`), `--num-samples N` and `--seed S` (random styles of MUNIT and
+BicycleGAN: `*_sample` and `*_interpolate` modes; the seed defaults to a random one, which is printed so the run can
+be repeated), `--reference IMAGE` (a style reference: `*_reference` modes). A flag the chosen mode does not take is
+an error, as is a missing input the mode needs. Modes with several outputs per image write `<name>_0.png`,
+`<name>_1.png`, ... next to where `<name>.png` would go. Any other extra input: `--extra NAME=JSON`.
+
 Examples:
     python -m i2i_keras.translate --model exports/facades --input photo.jpg --output photo_labels.png
     python -m i2i_keras.translate --model exports/horse2zebra/3 --mode b2a --input zebras/ --output horses/
     python -m i2i_keras.translate --model exports/horse2zebra --list-modes
+    python -m i2i_keras.translate --model exports/faces --target-domain 2 --input face.png --output blond.png
+    python -m i2i_keras.translate --model exports/edges2shoes --mode translate_sample --num-samples 5 --seed 7 \
+        --input edges.png --output shoes.png                                  # shoes_0.png ... shoes_4.png
+    python -m i2i_keras.translate --model exports/cats2dogs --mode a2b_reference --reference dog.jpg \
+        --input cat.jpg --output cat_as_that_dog.png
 """
 
 from __future__ import annotations
@@ -48,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", help="output .png file (or existing directory) for a file input; output "
                                          "directory for a directory input (created if missing)")
     parser.add_argument("--mode", help="translation mode (default: the model's first mode); see --list-modes")
+    parser.add_argument("--target-domain", type=int, help="index of the domain to translate to (multi-domain models)")
+    parser.add_argument("--num-samples", type=int, help="number of styles per image for *_sample / *_interpolate "
+                                                         "modes (default 4)")
+    parser.add_argument("--seed", type=int, help="seed of the random styles (default: random, printed)")
+    parser.add_argument("--reference", help="style reference image for *_reference modes")
     parser.add_argument("--extra", action="append", default=[], metavar="NAME=JSON",
                         help="value of an extra input of the mode (e.g. --extra target_label=[0,1,0]); repeatable")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -92,14 +109,81 @@ def _run(args) -> int:
     if mode not in modes:
         raise CliError(f"--mode {mode}", f"unknown mode; available: {', '.join(modes)}")
     signature = loaded.signatures[mode + export.BYTES_SUFFIX]
-    extras = _parse_extras(args.extra, _extra_specs(signature), mode)
+    specs = _extra_specs(signature)
+    extras = _parse_extras(args.extra, specs, mode, require_all=False)
+    extras.update(_option_extras(args, {k: v for k, v in specs.items() if k not in extras}, specs, mode))
+    missing = sorted(set(specs) - set(extras))
+    if missing:
+        raise CliError("--extra", f"mode {mode!r} needs the extra inputs {missing} (pass --extra NAME=JSON)")
+    multiple = signature.structured_outputs["images"].shape.rank == 2
+    if multiple:
+        count = int(extras[_NUM_SAMPLES].numpy()) if _NUM_SAMPLES in extras else None
+        if count is None:
+            raise CliError("--mode", f"mode {mode!r} returns several images per input but takes no num_samples")
+        jobs = _expand_jobs(jobs, count, args.overwrite)
 
-    for source, target in jobs:
+    for source, targets in jobs:
         data = _read(source)
-        png = _translate(signature, data, extras, source)
-        _write_atomic(target, png, args.overwrite)
-        print(f"{source} -> {target}")
+        outputs = _translate(signature, data, extras, source)
+        for target, png in zip(targets if multiple else [targets], outputs if multiple else [outputs]):
+            _write_atomic(target, png, args.overwrite)
+            print(f"{source} -> {target}")
     return 0
+
+
+_TARGET_DOMAIN, _NUM_SAMPLES, _SEED, _REFERENCE = "target_domain", "num_samples", "seed", "reference"
+
+
+def _option_extras(args, specs: dict, all_specs: dict, mode: str) -> dict:
+    """The method flags as the mode's extra inputs (those not given with --extra); a flag the mode does not take is
+    an error."""
+    import numpy as np
+    import tensorflow as tf
+
+    given = {_TARGET_DOMAIN: ("--target-domain", args.target_domain), _NUM_SAMPLES: ("--num-samples", args.num_samples),
+             _SEED: ("--seed", args.seed), _REFERENCE: ("--reference", args.reference)}
+    for name, (flag, value) in given.items():
+        if value is not None and name not in all_specs:
+            raise CliError(f"{flag} {value}", f"mode {mode!r} does not take {name} (its extra inputs: "
+                                               f"{sorted(all_specs) or 'none'}); see --list-modes")
+    values = {}
+    if _TARGET_DOMAIN in specs and args.target_domain is not None:
+        if args.target_domain < 0:
+            raise CliError(f"--target-domain {args.target_domain}", "must be a non-negative domain index")
+        values[_TARGET_DOMAIN] = tf.constant([args.target_domain], specs[_TARGET_DOMAIN].dtype)
+    if _NUM_SAMPLES in specs:
+        count = 4 if args.num_samples is None else args.num_samples
+        if count < 1:
+            raise CliError(f"--num-samples {count}", "must be >= 1")
+        values[_NUM_SAMPLES] = tf.constant(count, specs[_NUM_SAMPLES].dtype)
+    if _SEED in specs:
+        seed = args.seed
+        if seed is None:
+            seed = int(np.random.default_rng().integers(0, 2**31 - 1))
+            print(f"seed {seed} (pass --seed {seed} to repeat these styles)")
+        values[_SEED] = tf.constant(seed, specs[_SEED].dtype)
+    if _REFERENCE in specs and args.reference is not None:
+        _check_readable(args.reference)
+        values[_REFERENCE] = tf.constant([_read(args.reference)])
+    missing = [given[n][0] for n in specs if n in given and n not in values]
+    if missing:
+        raise CliError(missing[0], f"mode {mode!r} needs {missing[0]}")
+    return values
+
+
+def _expand_jobs(jobs: list, count: int, overwrite: bool) -> list:
+    """(input, [output_0, ..., output_{N-1}]) with the same up-front checks as single outputs."""
+    expanded = []
+    for source, target in jobs:
+        stem, suffix = os.path.splitext(target)
+        targets = [f"{stem}_{i}{suffix}" for i in range(count)]
+        for path in targets:
+            if os.path.realpath(path) == os.path.realpath(source):
+                raise CliError(path, "output path is the input file")
+            if os.path.exists(path) and not overwrite:
+                raise CliError(path, "output file exists (use --overwrite to replace it)")
+        expanded.append((source, targets))
+    return expanded
 
 
 def _plan(input_path: str, output_path: str, overwrite: bool) -> list:
@@ -194,7 +278,7 @@ def _extra_specs(signature) -> dict:
     return specs
 
 
-def _parse_extras(items: list, specs: dict, mode: str) -> dict:
+def _parse_extras(items: list, specs: dict, mode: str, require_all: bool = True) -> dict:
     import numpy as np
     import tensorflow as tf
 
@@ -215,7 +299,7 @@ def _parse_extras(items: list, specs: dict, mode: str) -> dict:
             raise CliError(f"--extra {item}", f"shape {list(value.shape)} does not fit {spec.shape.as_list()}")
         values[name] = tf.constant(value)
     missing = sorted(set(specs) - set(values))
-    if missing:
+    if missing and require_all:
         raise CliError("--extra", f"mode {mode!r} needs the extra inputs {missing} (pass --extra NAME=JSON)")
     return values
 
@@ -227,7 +311,7 @@ def _translate(signature, data: bytes, extras: dict, source: str) -> bytes:
         outputs = signature(images=tf.constant([data]), **extras)
     except tf.errors.InvalidArgumentError as err:
         raise CliError(source, f"cannot decode or translate the image ({_graph_reason(err)})") from None
-    return outputs["images"].numpy()[0]
+    return outputs["images"].numpy()[0]  # PNG bytes, or an array of N PNGs for multi-output modes
 
 
 def _write_atomic(target: str, data: bytes, overwrite: bool) -> None:

@@ -20,6 +20,9 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: minutes-long test, run with --run-slow")
     config.addinivalue_line("markers", "e2e: end-to-end pipeline test, run with --run-e2e")
+    config.addinivalue_line("markers", "learning: a method must learn on real embedded images (CPU budget about a "
+                                       "minute); run by `make test`, left out of `make test-modern` with "
+                                       "-m 'not learning' to keep CI short")
 
 
 def pytest_collection_modifyitems(config, items):

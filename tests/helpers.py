@@ -14,7 +14,7 @@ def tiny_config(method, overrides=()):
     return load_config(os.path.join(TINY, f"{method}.yaml"), overrides=list(overrides))
 
 
-def synthetic_batches(kind, size=32, channels=3, batch=2, count=4, seed=0):
+def synthetic_batches(kind, size=32, channels=3, batch=2, count=4, seed=0, domains=3):
     """A small dict-batch dataset of the given data kind (smooth random images in [-1, 1])."""
     import numpy as np
 
@@ -30,6 +30,38 @@ def synthetic_batches(kind, size=32, channels=3, batch=2, count=4, seed=0):
         data = {"source": source, "target": np.flip(source, axis=2).copy() * 0.8}
     elif kind == "unpaired":
         data = {"domain_a": images(n), "domain_b": images(n) * 0.5}
+    elif kind == "multi_domain":
+        eye = np.eye(domains, dtype="float32")
+        data = {"image": images(n), "label": eye[rng.integers(0, domains, n)],
+                "target_label": eye[rng.integers(0, domains, n)]}
     else:
         raise ValueError(kind)
     return tf.data.Dataset.from_tensor_slices(data).batch(batch, drop_remainder=True)
+
+
+def model_batches(model, batch=2, count=4, seed=0):
+    """`synthetic_batches` shaped for `model`: its data kind, channels, domains and batches per training step."""
+    return synthetic_batches(model.data_kind, channels=model.in_channels, batch=batch * model.batches_per_step,
+                             count=count, seed=seed, domains=getattr(model, "num_domains", 3))
+
+
+def mode_inputs(model, mode, images, num_samples=3, seed=1):
+    """Example values for the extra inputs of `mode` (standard names from i2i_keras.methods.base)."""
+    import numpy as np
+
+    from i2i_keras.methods import base
+
+    values = {}
+    batch = images.shape[0]
+    for name, spec in model.translation_modes()[mode].extra_inputs.items():
+        if name == base.TARGET_DOMAIN:
+            values[name] = np.arange(batch, dtype="int32") % model.num_domains
+        elif name == base.NUM_SAMPLES:
+            values[name] = np.int32(num_samples)
+        elif name == base.SEED:
+            values[name] = np.int64(seed)
+        elif name == base.REFERENCE:
+            values[name] = np.flip(np.asarray(images), axis=1).copy()
+        else:
+            raise ValueError(f"no example value for extra input {name!r} of mode {mode!r}")
+    return values

@@ -196,3 +196,94 @@ def test_module_entry_point(exported, tmp_path):
     lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "bad.png" in lines[0], proc.stderr[-2000:]
     assert not (tmp_path / "out.png").exists()
+
+
+@pytest.fixture(scope="module")
+def multimodal_export(tmp_path_factory):
+    """A CycleGAN whose modes are replaced by the shared style modes over a hand-made decoder (brightness shift by
+    the style's mean) and a target-domain mode, exported: the CLI flags are tested on real signatures."""
+    import pytest as _pytest
+
+    from i2i_keras.methods.base import TranslationMode
+    from i2i_keras.methods.styles import style_modes
+
+    model = get_method("cyclegan")(image_size=32, base_filters=8, num_blocks=1, pool_size=0, seed=0)
+
+    def decode(images, styles):
+        return tf.clip_by_value(images + 0.25 * tf.reduce_mean(styles, axis=1)[:, None, None, None], -1.0, 1.0)
+
+    def encode(reference):
+        return tf.repeat(tf.reduce_mean(reference, axis=(1, 2, 3))[:, None], 8, axis=1) * 4.0
+
+    def to_domain(images, target_domain):
+        return tf.clip_by_value(images * 0.0 + tf.cast(target_domain, tf.float32)[:, None, None, None] * 0.5 - 1.0,
+                                -1.0, 1.0)
+
+    modes = style_modes("a2b", decode, encode, 8, 3, "toy")
+    modes["domain"] = TranslationMode(to_domain, {"target_domain": tf.TensorSpec([None], tf.int32)})
+    patch = _pytest.MonkeyPatch()
+    patch.setattr(model, "translation_modes", lambda: modes)
+    base = tmp_path_factory.mktemp("multimodal_export")
+    export_for_serving(model, str(base))
+    patch.undo()
+    return model, modes, str(base)
+
+
+def test_sample_flags_write_n_files_reproducibly(multimodal_export, tmp_path, capsys):
+    _, modes, base = multimodal_export
+    source = _write_png(tmp_path / "in.png", 12, 10)
+    args = ["--model", base, "--mode", "a2b_sample", "--num-samples", "3", "--seed", "5", "--input", source]
+    assert main(args + ["--output", str(tmp_path / "first.png")]) == 0
+    assert main(args + ["--output", str(tmp_path / "again.png")]) == 0
+    first = [_read_png(tmp_path / f"first_{i}.png") for i in range(3)]
+    again = [_read_png(tmp_path / f"again_{i}.png") for i in range(3)]
+    assert not (tmp_path / "first_3.png").exists() and first[0].shape == (12, 10, 3)
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    assert len({a.tobytes() for a in first}) == 3  # three different styles
+    with open(source, "rb") as f:
+        image = transforms.decode_image(f.read())[None]
+    want = transforms.to_uint8(modes["a2b_sample"].fn(image, num_samples=3, seed=5)[0]).numpy()
+    for got, expected in zip(first, want):
+        assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
+    # Without --seed a random one is used and printed, so the call can be repeated.
+    assert main(["--model", base, "--mode", "a2b_interpolate", "--input", source,
+                 "--output", str(tmp_path / "interp.png")]) == 0
+    assert "seed " in capsys.readouterr().out
+    assert all((tmp_path / f"interp_{i}.png").exists() for i in range(4))  # default --num-samples 4
+
+
+def test_reference_and_target_domain_flags(multimodal_export, tmp_path):
+    _, _, base = multimodal_export
+    source = _write_png(tmp_path / "in.png", 9, 11)
+    dark = tmp_path / "dark.png"
+    dark.write_bytes(tf.io.encode_png(np.zeros((5, 5, 3), np.uint8)).numpy())
+    bright = tmp_path / "bright.png"
+    bright.write_bytes(tf.io.encode_png(np.full((7, 3, 3), 255, np.uint8)).numpy())
+    for name, ref in (("dark", dark), ("bright", bright)):
+        assert main(["--model", base, "--mode", "a2b_reference", "--reference", str(ref), "--input", source,
+                     "--output", str(tmp_path / f"{name}_out.png")]) == 0
+    assert _read_png(tmp_path / "dark_out.png").mean() < _read_png(tmp_path / "bright_out.png").mean()
+    # The toy domain mode paints domain d as the value d / 2 - 1: domain 4 -> 1.0 (white), domain 0 -> -1 (black).
+    assert main(["--model", base, "--mode", "domain", "--target-domain", "4", "--input", source,
+                 "--output", str(tmp_path / "domain.png")]) == 0
+    assert _read_png(tmp_path / "domain.png").min() == 255
+    assert main(["--model", base, "--mode", "domain", "--extra", "target_domain=0", "--input", source,
+                 "--output", str(tmp_path / "domain0.png")]) == 0
+    assert _read_png(tmp_path / "domain0.png").max() == 0
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--mode", "a2b_sample", "--target-domain", "1"], "does not take target_domain"),
+    (["--mode", "a2b", "--seed", "3"], "does not take seed"),
+    (["--mode", "a2b_reference"], "needs --reference"),
+    (["--mode", "domain"], "needs --target-domain"),
+    (["--mode", "a2b_sample", "--num-samples", "0"], "must be >= 1"),
+])
+def test_method_flag_errors_are_one_line(multimodal_export, tmp_path, capsys, flags, message):
+    _, _, base = multimodal_export
+    source = _write_png(tmp_path / "in.png", 8, 8)
+    assert main(["--model", base, "--input", source, "--output", str(tmp_path / "o.png"), *flags]) == 2
+    lines = _error_lines(capsys)
+    assert len(lines) == 1 and message in lines[0]
+    assert not list(tmp_path.glob("o*.png"))

@@ -131,6 +131,29 @@ class TranslationModel(keras.Model):
         raise NotImplementedError
 
     # ------------------------------------------------------------------ helpers for methods
+    def random_normal(self, shape, dtype="float32"):
+        """Training noise N(0, 1) of `shape` (first axis: this replica's batch), from the model's seed state.
+
+        Under MirroredStrategy every replica reads the same seed state, so a plain `keras.random.normal` would give
+        all replicas identical noise. Noise is therefore drawn for the whole global batch and each replica keeps its
+        own rows: replicas get different noise and N replicas draw exactly what one device draws.
+        """
+        return self._replica_rows(keras.random.normal, shape, dtype)
+
+    def random_uniform(self, shape, dtype="float32"):
+        """U(0, 1) training noise, drawn like `random_normal`."""
+        return self._replica_rows(keras.random.uniform, shape, dtype)
+
+    def _replica_rows(self, draw, shape, dtype):
+        context = tf.distribute.get_replica_context()
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if context is None or replicas == 1:
+            return draw(shape, dtype=dtype, seed=self.seed_generator)
+        rows = shape[0]
+        noise = draw([rows * replicas, *shape[1:]], dtype=dtype, seed=self.seed_generator)
+        start = tf.cast(context.replica_id_in_sync_group, tf.int32) * rows
+        return noise[start:start + rows]
+
     def uses(self, name: str) -> bool:
         return self.loss_weights.get(name, 0.0) != 0.0
 

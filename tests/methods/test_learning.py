@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 
 from i2i_keras import build_model
 from i2i_keras.data import make_dataset
@@ -10,6 +11,7 @@ from i2i_keras.training.loop import compile_model, evaluate_psnr
 from tests.helpers import tiny_config
 
 
+@pytest.mark.learning
 def test_pix2pix_learns_gray_to_colour_on_real_photos():
     """200 steps on the embedded gray -> colour tiles (32 px): held-out PSNR rises clearly above the untrained
     model's and the L1 error to ground truth halves. (Test tiles come from other image regions than training tiles.)"""
@@ -35,6 +37,7 @@ def test_pix2pix_learns_gray_to_colour_on_real_photos():
     assert float(psnr(cropped, batch["target"][:, :30, :27])) > psnr_before + 4.0
 
 
+@pytest.mark.learning
 def test_cyclegan_cycle_error_falls_on_real_unpaired_images():
     """150 steps on embedded Fashion-MNIST sneakers <-> ankle boots: the A -> B -> A reconstruction error on
     held-out images falls well below its starting value, and translations are not copies of the input."""

@@ -9,9 +9,13 @@ import tensorflow as tf
 
 from i2i_keras import build_model, list_methods
 from i2i_keras.training.loop import compile_model
-from tests.helpers import TINY, synthetic_batches, tiny_config
+from tests.helpers import TINY, model_batches, mode_inputs, synthetic_batches, tiny_config
 
-METHODS = ["pix2pix", "cyclegan"]
+# Every registered method goes through this suite (the first test checks each has a tiny config).
+METHODS = list_methods()
+# Options that remove randomness the 2-replica equivalence test cannot match (dropout masks are drawn per replica
+# by Keras; the image pool samples with its own state).
+DETERMINISTIC = {"pix2pix": ["model.dropout=0.0"], "cyclegan": ["model.pool_size=0"]}
 
 
 def _build(method, overrides=()):
@@ -25,8 +29,7 @@ def _build(method, overrides=()):
 def test_every_registered_method_has_a_tiny_config_and_vice_versa():
     configs = sorted(f[:-5] for f in os.listdir(TINY) if f.endswith(".yaml"))
     assert configs == list_methods()
-    for method in METHODS:
-        assert method in list_methods()
+    assert {"pix2pix", "cyclegan"} <= set(METHODS)
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -40,7 +43,7 @@ def test_config_round_trip(method):
 @pytest.mark.parametrize("method", METHODS)
 def test_fit_moves_weights_with_finite_losses_and_evaluate(method):
     cfg, model = _build(method)
-    ds = synthetic_batches(model.data_kind).repeat()
+    ds = model_batches(model).repeat()
     g_before = [v.numpy().copy() for v in model.generator_variables()]
     d_before = [v.numpy().copy() for v in model.discriminator_variables()]
     history = model.fit(ds, steps_per_epoch=3, epochs=1, verbose=0).history
@@ -50,8 +53,8 @@ def test_fit_moves_weights_with_finite_losses_and_evaluate(method):
     assert any(np.abs(a - v.numpy()).max() > 0 for a, v in zip(g_before, model.generator_variables()))
     assert any(np.abs(a - v.numpy()).max() > 0 for a, v in zip(d_before, model.discriminator_variables()))
     assert int(model.optimizer.iterations.numpy()) == 3
-    assert int(model.d_optimizer.iterations.numpy()) == 3
-    results = model.evaluate(synthetic_batches(model.data_kind), return_dict=True, verbose=0)
+    assert int(model.d_optimizer.iterations.numpy()) == 3 * model.discriminator_steps
+    results = model.evaluate(model_batches(model, count=2), return_dict=True, verbose=0)
     assert np.isfinite(results["g_total"])
     if model.paired_metrics:
         assert 0 < results["psnr"] < 100 and -1 <= results["ssim"] <= 1
@@ -60,35 +63,73 @@ def test_fit_moves_weights_with_finite_losses_and_evaluate(method):
 @pytest.mark.parametrize("method", METHODS)
 def test_translate_shape_dtype_range_any_size(method):
     _, model = _build(method)
-    images = np.random.default_rng(1).uniform(-1, 1, (2, 37, 45, 3)).astype("float32")
-    for mode in model.translation_modes():
-        out = np.asarray(model.translate(images, mode=mode))
-        assert out.shape == (2, 37, 45, 3) and out.dtype == np.float32
+    images = np.random.default_rng(1).uniform(-1, 1, (2, 37, 45, model.in_channels)).astype("float32")
+    for mode, spec in model.translation_modes().items():
+        out = np.asarray(model.translate(images, mode=mode, **mode_inputs(model, mode, images)))
+        expected = (2, 3, 37, 45, model.out_channels) if spec.multiple_outputs else (2, 37, 45, model.out_channels)
+        assert out.shape == expected and out.dtype == np.float32, mode
         assert out.min() >= -1.0 and out.max() <= 1.0
+        if spec.extra_inputs:
+            with pytest.raises(ValueError, match="missing"):
+                model.translate(images, mode=mode)
     with pytest.raises(ValueError, match="mode"):
         model.translate(images, mode="sideways")
-    predicted = model.predict(images, batch_size=1, verbose=0)
-    np.testing.assert_allclose(predicted, model.translate(images), atol=1e-5)
-    predicted = model.predict(synthetic_batches(model.data_kind), verbose=0)
-    assert predicted.shape == (8, 32, 32, 3)
+    first = next(iter(model.translation_modes()))
+    if not model.translation_modes()[first].extra_inputs:
+        predicted = model.predict(images, batch_size=1, verbose=0)
+        np.testing.assert_allclose(predicted, model.translate(images), atol=1e-5)
+        predicted = model.predict(model_batches(model), verbose=0)
+        assert predicted.shape[:3] == (8 * model.batches_per_step, 32, 32)
     with pytest.raises(ValueError, match="images.shape"):
-        model.translate(images[0])
+        model.translate(images[0], **mode_inputs(model, first, images))
     with pytest.raises(ValueError, match="images.dtype=uint8"):
-        model.translate(np.zeros((1, 32, 32, 3), np.uint8))
+        model.translate(np.zeros((1, 32, 32, model.in_channels), np.uint8), **mode_inputs(model, first, images[:1]))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_export_parity_for_every_mode(method, tmp_path):
+    """Each mode's float signature equals `translate`; its bytes signature returns PNGs of the input's size whose
+    pixels equal the quantised float output (multi-output modes: [batch, N] PNGs)."""
+    from i2i_keras.data import transforms
+    from i2i_keras.export import export_for_serving, load_exported
+
+    _, model = _build(method)
+    loaded, metadata = load_exported(export_for_serving(model, str(tmp_path / "export")))
+    assert metadata["modes"] == list(model.translation_modes())
+    images = np.random.default_rng(2).uniform(-1, 1, (1, 20, 28, model.in_channels)).astype("float32")
+    png = tf.io.encode_png(transforms.to_uint8(images)[0])
+    decoded = transforms.decode_image(png, channels=model.in_channels)[None].numpy()
+    for mode, spec in model.translation_modes().items():
+        extras = mode_inputs(model, mode, decoded)
+        expected = np.asarray(model.translate(decoded, mode=mode, **extras))
+        served = loaded.signatures[mode](images=tf.constant(decoded), **{k: tf.constant(v) for k, v in extras.items()})
+        np.testing.assert_allclose(served["images"].numpy(), expected, atol=2e-5, err_msg=mode)
+        byte_extras = {k: tf.constant([png.numpy()] if k in spec.image_inputs else v) for k, v in extras.items()}
+        pngs = loaded.signatures[mode + "_bytes"](images=tf.constant([png.numpy()]), **byte_extras)["images"].numpy()
+        flat = pngs.reshape(-1)
+        assert pngs.shape == ((1, 3) if spec.multiple_outputs else (1,)), mode
+        quantised = transforms.to_uint8(expected.reshape(-1, 20, 28, model.out_channels)).numpy()
+        for got, want in zip(flat, quantised):
+            pixels = tf.io.decode_png(got).numpy()
+            assert pixels.shape == (20, 28, model.out_channels)
+            assert np.abs(pixels.astype(int) - want.astype(int)).max() <= 1, mode
 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_keras_file_round_trip_then_train_on(method, tmp_path):
-    _, model = _build(method, ["model.dropout=0.0"] if method == "pix2pix" else [])
-    ds = synthetic_batches(model.data_kind).repeat()
+    _, model = _build(method, DETERMINISTIC.get(method, []))
+    ds = model_batches(model).repeat()
     model.fit(ds, steps_per_epoch=2, epochs=1, verbose=0)
     path = str(tmp_path / "m.keras")
     model.save(path)
     loaded = keras.saving.load_model(path)
-    images = next(iter(synthetic_batches(model.data_kind)))[model.input_key]
-    np.testing.assert_allclose(loaded.translate(images), model.translate(images), atol=1e-6)
+    images = next(iter(model_batches(model)))[model.input_key]
+    for mode in model.translation_modes():
+        extras = mode_inputs(model, mode, images)
+        np.testing.assert_allclose(loaded.translate(images, mode=mode, **extras),
+                                   model.translate(images, mode=mode, **extras), atol=1e-6)
     assert int(loaded.optimizer.iterations.numpy()) == 2
-    assert int(loaded.d_optimizer.iterations.numpy()) == 2
+    assert int(loaded.d_optimizer.iterations.numpy()) == 2 * model.discriminator_steps
     for a, b in zip(loaded.d_optimizer.variables, model.d_optimizer.variables):
         np.testing.assert_allclose(a.numpy(), b.numpy())
     loaded.fit(ds, steps_per_epoch=1, epochs=1, verbose=0)
@@ -96,7 +137,7 @@ def test_keras_file_round_trip_then_train_on(method, tmp_path):
 
 
 def _one_sgd_step(method, strategy, batch):
-    cfg = tiny_config(method, ["model.dropout=0.0"] if method == "pix2pix" else ["model.pool_size=0"])
+    cfg = tiny_config(method, DETERMINISTIC.get(method, []))
     keras.utils.set_random_seed(0)
     with strategy.scope():
         model = build_model(cfg)
@@ -112,8 +153,7 @@ def _one_sgd_step(method, strategy, batch):
 def test_two_replica_step_equals_single_device_step(method):
     """One SGD step on a global batch of 4 split over 2 replicas equals the same step on one device: catches a
     missing or doubled 1/replicas loss scaling (SGD, unlike Adam, is sensitive to the gradient's scale)."""
-    kind = build_model(tiny_config(method)).data_kind
-    batch = next(iter(synthetic_batches(kind, batch=4, count=1)))
+    batch = next(iter(model_batches(build_model(tiny_config(method)), batch=4, count=1)))
     init_1, single, single_logs = _one_sgd_step(method, tf.distribute.get_strategy(), batch)
     cpus = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
     mirrored = tf.distribute.MirroredStrategy(cpus, cross_device_ops=tf.distribute.ReductionToOneDevice())
@@ -135,10 +175,12 @@ def test_two_replica_step_equals_single_device_step(method):
 def test_mixed_bfloat16_training_step(method):
     keras.config.set_dtype_policy("mixed_bfloat16")
     _, model = _build(method)
-    history = model.fit(synthetic_batches(model.data_kind).repeat(), steps_per_epoch=2, epochs=1, verbose=0).history
+    history = model.fit(model_batches(model).repeat(), steps_per_epoch=2, epochs=1, verbose=0).history
     assert all(np.isfinite(v[-1]) for v in history.values())
     # Outputs stay float32 (the last activation is pinned), so losses and exported images are full precision.
-    out = model.translate(next(iter(synthetic_batches(model.data_kind)))[model.input_key])
+    images = next(iter(model_batches(model)))[model.input_key]
+    first = next(iter(model.translation_modes()))
+    out = model.translate(images, **mode_inputs(model, first, images))
     assert out.dtype == "float32"
 
 
