@@ -9,6 +9,12 @@ has two signatures, both taking the mode's extra inputs (if any) after `images`:
   same function training uses, so served inputs are normalised exactly like training inputs.
 - `<m>`: `images` float32 [batch, height, width, in_channels] in [-1, 1] -> `{"images": float32 in [-1, 1]}`.
 
+Extra inputs use standard names (`target_domain` int32 [batch], `num_samples` int32 scalar, `seed` int64 scalar,
+`reference`: see `i2i_keras.methods.base`). An extra input with a leading `None` dimension has one row per image; an
+image input (`TranslationMode.image_inputs`, e.g. `reference`) is float [batch, h, w, C] in the float signature and
+encoded bytes [batch] in the bytes signature. A multi-output mode (`multiple_outputs`, e.g. `a2b_sample`) returns
+float [batch, N, H, W, C] and PNG bytes [batch, N].
+
 The first mode's bytes signature is also `serving_default`. A `metadata` signature without inputs returns the
 model's `metadata()` as constants (plus the whole dict as JSON in `metadata_json`), and the same dict is written to
 `<version>/assets.extra/i2i_metadata.json`, which clients read without running the graph (TF Serving ignores
