@@ -1,0 +1,434 @@
+"""Client for i2i_keras models served by TF Serving (or `serving.dev_server`): gRPC PredictionService or REST.
+
+It sends encoded images to a `<mode>_bytes` signature and returns the PNG images the model answers with. Before
+predicting it asks the server for the signature's inputs (gRPC `GetModelMetadata`, REST `/metadata`), so it sends
+exactly the inputs the signature declares, with the declared dtypes, and fails early with a message naming the
+missing or unwanted input and its CLI flag.
+
+Extra inputs of the i2i_keras serving contract and their CLI flags:
+
+| input | signature dtype and shape | flag |
+| --- | --- | --- |
+| `target_domain` | int32 [batch] (one per image; a single value is used for every image) | `--target-domain N` |
+| `num_samples` | int32 scalar; the output is then [batch, num_samples] PNGs | `--num-samples N` |
+| `seed` | int64 scalar | `--seed S` |
+| `reference` | string [batch]: encoded style reference image (one per image, or one for all) | `--reference ref.png` |
+
+CLI (exit status 0 on success; any failure prints one line `error: ...` on stderr and exits with status 2):
+    python -m serving.client --server localhost:8500 --model i2i --input in.png --output out.png
+    python -m serving.client --rest --server localhost:8501 --model i2i --input in.png --output out.png
+    python -m serving.client --server localhost:8500 --model horse2zebra --direction b2a --input z.jpg --output h.png
+    python -m serving.client --server localhost:8500 --model styles --num-samples 3 --seed 7 --input in.png \\
+        --output out.png        # writes out_0.png, out_1.png, out_2.png
+When the signature's output has a samples dimension (`--num-samples`), the files are numbered `<stem>_<i>.png`
+even for one sample; otherwise `--output` is written as given. Parent directories are created; an existing file is
+replaced (each file is written to a temporary name first, so no partial PNG is left behind).
+
+REST notes: TF Serving's JSON writer base64-encodes (`{"b64": ...}`) only string outputs whose name ends in
+`_bytes`; the `images` output comes back as a raw JSON string holding the PNG bytes, which is not valid UTF-8.
+This client reads the body as Latin-1 (one character per byte) and turns such strings back into the exact bytes;
+`{"b64": ...}` values are decoded as well. Requests use the columnar `inputs` format, which also carries the
+scalar inputs (`num_samples`, `seed`) that the row format cannot. The REST path needs no TensorFlow import.
+
+Python API:
+    pngs = predict_grpc("localhost:8500", "i2i", [open("in.png", "rb").read()])              # -> [png_bytes]
+    grid = predict_rest("localhost:8501", "styles", [data], extra={"num_samples": 3, "seed": 7})  # -> [[png, ...]]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import dataclasses
+import json
+import os
+import socket
+import sys
+import urllib.error
+import urllib.request
+import warnings
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+
+DEFAULT_SIGNATURE = "serving_default"
+IMAGES = "images"
+# CLI flag of each standard input of the i2i_keras serving contract, named in error messages.
+INPUT_FLAGS = {"images": "--input", "target_domain": "--target-domain", "num_samples": "--num-samples",
+               "seed": "--seed", "reference": "--reference"}
+_NUMPY_TYPES = {"DT_STRING": object, "DT_FLOAT": np.float32, "DT_DOUBLE": np.float64, "DT_HALF": np.float16,
+                "DT_INT8": np.int8, "DT_INT16": np.int16, "DT_INT32": np.int32, "DT_INT64": np.int64,
+                "DT_UINT8": np.uint8, "DT_UINT16": np.uint16, "DT_UINT32": np.uint32, "DT_UINT64": np.uint64,
+                "DT_BOOL": np.bool_}
+_GRPC_OPTIONS = [("grpc.max_receive_message_length", 256 * 1024 * 1024),
+                 ("grpc.max_send_message_length", 256 * 1024 * 1024)]
+
+
+class ClientError(Exception):
+    """A failure to report to the user as one line (bad arguments, a server error, an unreachable server)."""
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(str(message).split()))
+
+
+@dataclasses.dataclass(frozen=True)
+class InputSpec:
+    """A signature input as the server declares it: dtype name (e.g. "DT_STRING") and shape (-1: any size;
+    None: unknown rank)."""
+
+    dtype: str
+    shape: Optional[tuple]
+
+
+# ----------------------------------------------------------------------------------------------- inputs
+
+
+def _flag(name: str) -> str:
+    return f" (CLI flag {INPUT_FLAGS[name]})" if name in INPUT_FLAGS else ""
+
+
+def _shape_text(shape: Optional[tuple]) -> str:
+    if shape is None:
+        return "any shape"
+    return "[" + ", ".join("None" if d < 0 else str(d) for d in shape) + "]"
+
+
+def _bytes_array(name: str, value: Any) -> np.ndarray:
+    items = [value] if isinstance(value, (bytes, bytearray)) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(v, (bytes, bytearray)) for v in items):
+        raise ClientError(f"input {name!r}{_flag(name)} takes encoded image bytes (bytes, or a list of bytes); "
+                          f"received {type(value).__name__}")
+    array = np.empty(len(items), dtype=object)
+    array[:] = [bytes(v) for v in items]
+    return array[0:1].reshape(()) if isinstance(value, (bytes, bytearray)) else array
+
+
+def _numeric_array(name: str, value: Any, spec: InputSpec) -> np.ndarray:
+    target = np.dtype(_NUMPY_TYPES[spec.dtype])
+    raw = np.asarray(value)
+    allowed = {"b": "b", "i": "iu", "u": "iu", "f": "iuf"}[target.kind]
+    if raw.dtype.kind not in allowed or raw.dtype.kind == "O":
+        raise ClientError(f"input {name!r}{_flag(name)} takes {spec.dtype} values; received {value!r}")
+    if target.kind in "iu" and raw.size:
+        info = np.iinfo(target)
+        if raw.min() < info.min or raw.max() > info.max:
+            raise ClientError(f"input {name!r}{_flag(name)} takes {spec.dtype} values in [{info.min}, "
+                              f"{info.max}]; received {value!r}")
+    return raw.astype(target)
+
+
+def prepare_inputs(specs: Mapping[str, InputSpec], images: Sequence[bytes], extra: Optional[Mapping[str, Any]],
+                   signature: str) -> dict:
+    """The arrays to send: `images` plus `extra`, checked against the signature's declared inputs.
+
+    A per-image input (first dimension of any size in the signature) given as one value is repeated for every
+    image. Raises ClientError naming the input (and its CLI flag) when one is missing, not accepted, or of the
+    wrong type or shape.
+    """
+    names = ", ".join(sorted(specs)) or "none"
+    if IMAGES not in specs:
+        raise ClientError(f"signature {signature!r} has no {IMAGES!r} input (its inputs: {names}); this client "
+                          f"sends encoded images to a <mode>_bytes signature")
+    if specs[IMAGES].dtype != "DT_STRING":
+        raise ClientError(f"signature {signature!r} takes {IMAGES!r} as {specs[IMAGES].dtype} "
+                          f"{_shape_text(specs[IMAGES].shape)}, not as encoded images; use a <mode>_bytes signature "
+                          f"(the default serving_default is one)")
+    if not images:
+        raise ClientError("no images to send")
+    extra = dict(extra or {})
+    for name in extra:
+        if name not in specs or name == IMAGES:
+            raise ClientError(f"signature {signature!r} does not accept the input {name!r}{_flag(name)}; its "
+                              f"inputs: {names}")
+    for name in sorted(specs):
+        if name != IMAGES and name not in extra:
+            raise ClientError(f"signature {signature!r} requires the input {name!r}{_flag(name)}, which was not "
+                              f"given")
+    arrays = {IMAGES: _bytes_array(IMAGES, list(images))}
+    for name, value in extra.items():
+        spec = specs[name]
+        if spec.dtype not in _NUMPY_TYPES:
+            raise ClientError(f"input {name!r} has type {spec.dtype}, which this client cannot send")
+        array = _bytes_array(name, value) if spec.dtype == "DT_STRING" else _numeric_array(name, value, spec)
+        if spec.shape and spec.shape[0] < 0 and array.ndim == len(spec.shape) - 1:
+            array = np.repeat(array[None], len(images), axis=0)  # one value for every image
+        arrays[name] = array
+    for name, array in arrays.items():
+        shape = specs[name].shape
+        fits = shape is None or (len(shape) == array.ndim and all(d < 0 or d == s for d, s in
+                                                                  zip(shape, array.shape)))
+        if not fits:
+            raise ClientError(f"input {name!r}{_flag(name)} of signature {signature!r} has the shape "
+                              f"{_shape_text(shape)}; received {list(array.shape)}")
+        if shape and shape[0] < 0 and array.shape[0] != len(images):
+            raise ClientError(f"input {name!r}{_flag(name)} needs one value per image ({len(images)}); received "
+                              f"{array.shape[0]}")
+    return arrays
+
+
+def _images_from_array(array: np.ndarray, where: str) -> list:
+    if array.ndim == 1:
+        return [bytes(v) for v in array]
+    if array.ndim == 2:
+        return [[bytes(v) for v in row] for row in array]
+    raise ClientError(f"{where}: expected {IMAGES!r} of shape [batch] or [batch, samples]; received "
+                      f"{list(array.shape)}")
+
+
+def _signature_specs(signature_defs: Mapping[str, Any], signature: str, model: str) -> dict:
+    if signature not in signature_defs:
+        public = sorted(k for k in signature_defs if not k.startswith("__"))
+        raise ClientError(f"model {model!r} has no signature {signature!r}; it has: {', '.join(public)}")
+    return signature_defs[signature]
+
+
+# ----------------------------------------------------------------------------------------------- gRPC
+
+
+def _grpc_failure(server: str, err) -> ClientError:
+    return ClientError(f"{server}: {err.code().name}: {err.details()}")
+
+
+def _grpc_model_spec(spec, model: str, version: Optional[int], signature: Optional[str] = None) -> None:
+    spec.name = model
+    if version is not None:
+        spec.version.value = version
+    if signature is not None:
+        spec.signature_name = signature
+
+
+def grpc_signature_inputs(stub, model: str, signature: str, timeout: float, version: Optional[int] = None) -> dict:
+    """input name -> InputSpec of one signature, from PredictionService.GetModelMetadata."""
+    from tensorflow_serving.apis import get_model_metadata_pb2
+
+    request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+    _grpc_model_spec(request.model_spec, model, version)
+    response = stub.GetModelMetadata(request, timeout=timeout)
+    signature_map = get_model_metadata_pb2.SignatureDefMap()
+    response.metadata["signature_def"].Unpack(signature_map)
+    signature_def = _signature_specs(signature_map.signature_def, signature, model)
+    from tensorflow.core.framework import types_pb2
+
+    return {name: InputSpec(types_pb2.DataType.Name(info.dtype),
+                            None if info.tensor_shape.unknown_rank else tuple(d.size for d in info.tensor_shape.dim))
+            for name, info in signature_def.inputs.items()}
+
+
+def predict_grpc(server: str, model: str, images: Sequence[bytes], signature: str = DEFAULT_SIGNATURE,
+                 extra: Optional[Mapping[str, Any]] = None, timeout: float = 30.0,
+                 version: Optional[int] = None) -> list:
+    """Translates encoded images through PredictionService.Predict on `server` ("host:port").
+
+    Returns:
+        one PNG (bytes) per image, or one list of PNGs per image when the output has a samples dimension.
+    Raises:
+        ClientError: bad inputs for the signature, or the server's error status ("CODE: message").
+    """
+    import grpc
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    try:
+        with grpc.insecure_channel(server, options=_GRPC_OPTIONS) as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            specs = grpc_signature_inputs(stub, model, signature, timeout, version)
+            arrays = prepare_inputs(specs, images, extra, signature)
+            request = predict_pb2.PredictRequest()
+            _grpc_model_spec(request.model_spec, model, version, signature)
+            for name, array in arrays.items():
+                request.inputs[name].CopyFrom(tf.make_tensor_proto(array))
+            response = stub.Predict(request, timeout=timeout)
+    except grpc.RpcError as err:
+        raise _grpc_failure(server, err) from None
+    if IMAGES not in response.outputs:
+        raise ClientError(f"signature {signature!r} answered without an {IMAGES!r} output (outputs: "
+                          f"{sorted(response.outputs)})")
+    return _images_from_array(tf.make_ndarray(response.outputs[IMAGES]), f"signature {signature!r}")
+
+
+# ----------------------------------------------------------------------------------------------- REST
+
+
+def _http(url: str, timeout: float, body: Optional[dict] = None) -> bytes:
+    data = None if body is None else json.dumps(body).encode("utf-8")
+    request = urllib.request.Request(url, data=data, method="GET" if body is None else "POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as reply:
+            return reply.read()
+    except urllib.error.HTTPError as err:
+        raw = err.read()
+        try:
+            message = json.loads(raw.decode("utf-8", errors="replace"))["error"]
+        except (ValueError, KeyError, TypeError):
+            message = raw.decode("utf-8", errors="replace")[:300] or err.reason
+        raise ClientError(f"{url}: HTTP {err.code}: {message}") from None
+    except urllib.error.URLError as err:
+        raise ClientError(f"cannot reach {url}: {err.reason}") from None
+    except (socket.timeout, TimeoutError):
+        raise ClientError(f"{url}: no answer within {timeout} s") from None
+
+
+def _model_url(server: str, model: str, version: Optional[int]) -> str:
+    base = server if server.startswith(("http://", "https://")) else f"http://{server}"
+    return f"{base.rstrip('/')}/v1/models/{model}" + (f"/versions/{version}" if version is not None else "")
+
+
+def rest_signature_inputs(server: str, model: str, signature: str, timeout: float,
+                          version: Optional[int] = None) -> dict:
+    """input name -> InputSpec of one signature, from the REST metadata endpoint."""
+    url = _model_url(server, model, version) + "/metadata"
+    try:
+        doc = json.loads(_http(url, timeout).decode("utf-8"))
+        signature_defs = doc["metadata"]["signature_def"]["signature_def"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise ClientError(f"{url}: not a TF Serving metadata answer ({type(err).__name__}: {err})") from None
+    signature_def = _signature_specs(signature_defs, signature, model)
+    specs = {}
+    for name, info in signature_def.get("inputs", {}).items():
+        shape = info.get("tensor_shape", {})
+        dims = None if shape.get("unknown_rank") else tuple(int(d.get("size", -1)) for d in shape.get("dim", []))
+        specs[name] = InputSpec(info.get("dtype", "DT_INVALID"), dims)
+    return specs
+
+
+def _to_json(array: np.ndarray) -> Any:
+    if array.dtype != object:
+        return array.tolist()
+
+    def convert(value: Any) -> Any:  # binary strings always travel as {"b64": ...}
+        if isinstance(value, list):
+            return [convert(item) for item in value]
+        return {"b64": base64.b64encode(value).decode("ascii")}
+
+    return convert(array.tolist())
+
+
+def _from_json_string(value: Any, where: str) -> bytes:
+    if isinstance(value, dict) and isinstance(value.get("b64"), str):
+        return base64.b64decode(value["b64"])
+    if isinstance(value, str):
+        try:  # the body was read as Latin-1, one character per byte: this gives the bytes back
+            return value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise ClientError(f"{where}: a string output holds characters that are not bytes") from None
+    raise ClientError(f"{where}: expected an encoded image (string or {{\"b64\": ...}}); received "
+                      f"{type(value).__name__}")
+
+
+def predict_rest(server: str, model: str, images: Sequence[bytes], signature: str = DEFAULT_SIGNATURE,
+                 extra: Optional[Mapping[str, Any]] = None, timeout: float = 30.0,
+                 version: Optional[int] = None) -> list:
+    """`predict_grpc` over TF Serving's REST API; `server` is "host:port" of the REST port (or an http:// URL)."""
+    specs = rest_signature_inputs(server, model, signature, timeout, version)
+    arrays = prepare_inputs(specs, images, extra, signature)
+    url = _model_url(server, model, version) + ":predict"
+    body = {"signature_name": signature, "inputs": {name: _to_json(array) for name, array in arrays.items()}}
+    try:
+        outputs = json.loads(_http(url, timeout, body).decode("latin-1"))["outputs"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise ClientError(f"{url}: not a TF Serving predict answer ({type(err).__name__}: {err})") from None
+    if isinstance(outputs, dict) and "b64" not in outputs:  # several outputs: keyed by name
+        if IMAGES not in outputs:
+            raise ClientError(f"signature {signature!r} answered without an {IMAGES!r} output (outputs: "
+                              f"{sorted(outputs)})")
+        outputs = outputs[IMAGES]
+    where = f"signature {signature!r}"
+    if not isinstance(outputs, list):
+        raise ClientError(f"{where}: expected a list of images; received {type(outputs).__name__}")
+    return [[_from_json_string(v, where) for v in item] if isinstance(item, list) else _from_json_string(item, where)
+            for item in outputs]
+
+
+# ----------------------------------------------------------------------------------------------- CLI
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit status 2, like every other failure of this CLI
+        print(f"error: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m serving.client",
+                     description="Translate an image with an i2i_keras model served by TF Serving (gRPC or REST).")
+    parser.add_argument("--server", required=True, help="HOST:PORT of the gRPC port (with --rest: the REST port)")
+    parser.add_argument("--model", required=True, help="served model name")
+    parser.add_argument("--input", required=True, help="image file to translate (PNG, JPEG, GIF or BMP)")
+    parser.add_argument("--output", required=True,
+                        help="output .png file; with several samples per image: <stem>_0.png, <stem>_1.png, ...")
+    parser.add_argument("--rest", action="store_true", help="use TF Serving's REST API instead of gRPC")
+    parser.add_argument("--signature", help=f"signature to call (default {DEFAULT_SIGNATURE})")
+    parser.add_argument("--direction", choices=("a2b", "b2a"), help="call the <direction>_bytes signature")
+    parser.add_argument("--target-domain", type=int, help="target domain index (input target_domain)")
+    parser.add_argument("--num-samples", type=int, help="outputs per image (input num_samples)")
+    parser.add_argument("--seed", type=int, help="random seed of sampled styles (input seed)")
+    parser.add_argument("--reference", help="style reference image file (input reference)")
+    parser.add_argument("--model-version", type=int, help="model version (default: the server's latest)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each answer (default 30)")
+    return parser
+
+
+def _read_file(path: str, flag: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as err:
+        raise ClientError(f"{flag} {path}: cannot read ({err.strerror or err})") from None
+    if not data:
+        raise ClientError(f"{flag} {path}: empty file (0 bytes), not an image")
+    return data
+
+
+def _write_file(path: str, data: bytes) -> None:
+    folder = os.path.dirname(path) or "."
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError as err:
+        raise ClientError(f"--output {path}: cannot write ({err.strerror or err})") from None
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def main(argv: Optional[list] = None) -> int:
+    # The gRPC path imports TensorFlow (the TF Serving protos live in its package): keep its C++ start-up messages
+    # and google.api_core's Python-version notice off stderr, which is for this CLI's one-line errors.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.api_core")
+    args = build_parser().parse_args(argv)
+    try:
+        if args.signature and args.direction:
+            raise ClientError(f"give --signature or --direction, not both; received --signature {args.signature} "
+                              f"--direction {args.direction}")
+        signature = f"{args.direction}_bytes" if args.direction else (args.signature or DEFAULT_SIGNATURE)
+        stem, suffix = os.path.splitext(args.output)
+        if suffix.lower() != ".png" or os.path.isdir(args.output):
+            raise ClientError(f"--output {args.output}: outputs are PNG images; give a file name ending in .png")
+        images = [_read_file(args.input, "--input")]
+        extra = {name: value for name, value in (("target_domain", args.target_domain),
+                                                 ("num_samples", args.num_samples), ("seed", args.seed))
+                 if value is not None}
+        if args.reference is not None:
+            extra["reference"] = _read_file(args.reference, "--reference")
+        predict = predict_rest if args.rest else predict_grpc
+        result = predict(args.server, args.model, images, signature, extra, args.timeout, args.model_version)[0]
+        if isinstance(result, list):
+            targets = [(f"{stem}_{i}{suffix}", png) for i, png in enumerate(result)]
+        else:
+            targets = [(args.output, result)]
+        for path, png in targets:
+            _write_file(path, png)
+            print(path)
+    except ClientError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
