@@ -16,6 +16,17 @@ from i2i_keras.config import ExperimentConfig, load_config  # noqa: E402
 from i2i_keras.registry import get_method, list_methods, register_method  # noqa: E402
 
 
+def load_model(path: str):
+    """`keras.saving.load_model` for a `model.keras` written by training, in any process: the method classes and the
+    learning-rate schedule are registered with Keras's serialization when their modules are imported."""
+    import keras
+
+    import i2i_keras.methods  # noqa: F401
+    import i2i_keras.training.schedules  # noqa: F401
+
+    return keras.saving.load_model(path)
+
+
 def build_model(cfg: ExperimentConfig, image_size=None):
     """Builds the method named by `cfg.method` from `cfg.model` and `cfg.loss_weights`."""
     from i2i_keras.methods.base import build_model as _build
@@ -30,4 +41,4 @@ def export_for_serving(model, path, **kwargs):
 
 
 __all__ = ["ExperimentConfig", "build_model", "export_for_serving", "get_method", "list_methods", "load_config",
-           "register_method"]
+           "load_model", "register_method"]

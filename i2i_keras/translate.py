@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", help="output .png file (or existing directory) for a file input; output "
                                          "directory for a directory input (created if missing)")
     parser.add_argument("--mode", help="translation mode (default: the model's first mode); see --list-modes")
-    parser.add_argument("--target-domain", type=int, help="index of the domain to translate to (multi-domain models)")
+    parser.add_argument("--target-domain", help="domain to translate to, by index or name (multi-domain models; "
+                                                "--list-modes shows the names)")
     parser.add_argument("--num-samples", type=int, help="number of styles per image for *_sample / *_interpolate "
                                                          "modes (default 4)")
     parser.add_argument("--seed", type=int, help="seed of the random styles (default: random, printed)")
@@ -99,6 +100,8 @@ def _run(args) -> int:
     loaded, metadata = _load(version_dir)
     modes = _modes(loaded, metadata)
     if args.list_modes:
+        if metadata.get("domain_names"):
+            print("domains: " + ", ".join(f"{i}={n}" for i, n in enumerate(metadata["domain_names"])))
         for name in modes:
             extras = _extra_specs(loaded.signatures[name + export.BYTES_SUFFIX])
             note = "" if not extras else "  (extra inputs: " + ", ".join(
@@ -111,7 +114,7 @@ def _run(args) -> int:
     signature = loaded.signatures[mode + export.BYTES_SUFFIX]
     specs = _extra_specs(signature)
     extras = _parse_extras(args.extra, specs, mode, require_all=False)
-    extras.update(_option_extras(args, {k: v for k, v in specs.items() if k not in extras}, specs, mode))
+    extras.update(_option_extras(args, {k: v for k, v in specs.items() if k not in extras}, specs, mode, metadata))
     missing = sorted(set(specs) - set(extras))
     if missing:
         raise CliError("--extra", f"mode {mode!r} needs the extra inputs {missing} (pass --extra NAME=JSON)")
@@ -134,7 +137,23 @@ def _run(args) -> int:
 _TARGET_DOMAIN, _NUM_SAMPLES, _SEED, _REFERENCE = "target_domain", "num_samples", "seed", "reference"
 
 
-def _option_extras(args, specs: dict, all_specs: dict, mode: str) -> dict:
+def _domain_index(value: str, metadata: dict) -> int:
+    names = list(metadata.get("domain_names") or [])
+    count = metadata.get("num_domains") or len(names) or None
+    listing = f" ({', '.join(f'{i}={n}' for i, n in enumerate(names))})" if names else ""
+    if value.lstrip("-").isdigit():
+        index = int(value)
+    elif value in names:
+        index = names.index(value)
+    else:
+        raise CliError(f"--target-domain {value}", f"not a domain index or name{listing or ' (the model has no names)'}")
+    if index < 0 or (count is not None and index >= count):
+        raise CliError(f"--target-domain {value}", f"out of range: the model has {count} domains{listing}"
+                       if count is not None else "must be a non-negative domain index")
+    return index
+
+
+def _option_extras(args, specs: dict, all_specs: dict, mode: str, metadata: dict) -> dict:
     """The method flags as the mode's extra inputs (those not given with --extra); a flag the mode does not take is
     an error."""
     import numpy as np
@@ -148,9 +167,8 @@ def _option_extras(args, specs: dict, all_specs: dict, mode: str) -> dict:
                                                f"{sorted(all_specs) or 'none'}); see --list-modes")
     values = {}
     if _TARGET_DOMAIN in specs and args.target_domain is not None:
-        if args.target_domain < 0:
-            raise CliError(f"--target-domain {args.target_domain}", "must be a non-negative domain index")
-        values[_TARGET_DOMAIN] = tf.constant([args.target_domain], specs[_TARGET_DOMAIN].dtype)
+        index = _domain_index(args.target_domain, metadata)
+        values[_TARGET_DOMAIN] = tf.constant([index], specs[_TARGET_DOMAIN].dtype)
     if _NUM_SAMPLES in specs:
         count = 4 if args.num_samples is None else args.num_samples
         if count < 1:

@@ -56,6 +56,8 @@ def mode_inputs(model, mode, images, num_samples=3, seed=1):
     for name, spec in model.translation_modes()[mode].extra_inputs.items():
         if name == base.TARGET_DOMAIN:
             values[name] = np.arange(batch, dtype="int32") % model.num_domains
+        elif name == base.TARGET_LABELS:
+            values[name] = ((np.arange(batch)[:, None] + np.arange(model.num_domains)) % 2).astype("float32")
         elif name == base.NUM_SAMPLES:
             values[name] = np.int32(num_samples)
         elif name == base.SEED:

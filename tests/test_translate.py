@@ -223,6 +223,9 @@ def multimodal_export(tmp_path_factory):
     modes["domain"] = TranslationMode(to_domain, {"target_domain": tf.TensorSpec([None], tf.int32)})
     patch = _pytest.MonkeyPatch()
     patch.setattr(model, "translation_modes", lambda: modes)
+    metadata = model.metadata()
+    patch.setattr(model, "metadata", lambda: {**metadata, "num_domains": 5,
+                                              "domain_names": ["v0", "v1", "v2", "v3", "white"]})
     base = tmp_path_factory.mktemp("multimodal_export")
     export_for_serving(model, str(base))
     patch.undo()
@@ -265,7 +268,7 @@ def test_reference_and_target_domain_flags(multimodal_export, tmp_path):
                      "--output", str(tmp_path / f"{name}_out.png")]) == 0
     assert _read_png(tmp_path / "dark_out.png").mean() < _read_png(tmp_path / "bright_out.png").mean()
     # The toy domain mode paints domain d as the value d / 2 - 1: domain 4 -> 1.0 (white), domain 0 -> -1 (black).
-    assert main(["--model", base, "--mode", "domain", "--target-domain", "4", "--input", source,
+    assert main(["--model", base, "--mode", "domain", "--target-domain", "white", "--input", source,
                  "--output", str(tmp_path / "domain.png")]) == 0
     assert _read_png(tmp_path / "domain.png").min() == 255
     assert main(["--model", base, "--mode", "domain", "--extra", "target_domain=0", "--input", source,
@@ -279,6 +282,8 @@ def test_reference_and_target_domain_flags(multimodal_export, tmp_path):
     (["--mode", "a2b_reference"], "needs --reference"),
     (["--mode", "domain"], "needs --target-domain"),
     (["--mode", "a2b_sample", "--num-samples", "0"], "must be >= 1"),
+    (["--mode", "domain", "--target-domain", "5"], "out of range: the model has 5 domains (0=v0"),
+    (["--mode", "domain", "--target-domain", "black"], "not a domain index or name"),
 ])
 def test_method_flag_errors_are_one_line(multimodal_export, tmp_path, capsys, flags, message):
     _, _, base = multimodal_export

@@ -31,6 +31,7 @@ from i2i_keras import metrics as i2i_metrics
 
 # Standard names of extra inputs, shared by every method, the exported signatures, the CLIs and serving clients.
 TARGET_DOMAIN = "target_domain"   # int32 [batch]: index of the domain to translate to (multi-domain methods)
+TARGET_LABELS = "target_labels"   # float32 [batch, domains]: multi-hot target attributes (attribute models)
 NUM_SAMPLES = "num_samples"       # int32 scalar: how many styles / points to produce per input image
 SEED = "seed"                     # int64 scalar: makes random styles reproducible
 REFERENCE = "reference"           # image [batch, h, w, C] (bytes [batch] in `_bytes` signatures): a style source
@@ -379,14 +380,13 @@ class TranslationModel(keras.Model):
 
 
 def _split_batch(batch: dict, parts: int) -> list:
+    """Chunk k = rows k, k + parts, k + 2 parts, ...: each replica holds a contiguous slice of the global batch, so
+    strided chunks of the slices are exactly the global batch's strided chunks (N replicas take the same critic steps
+    as one device)."""
     size = tf.shape(next(iter(batch.values())))[0]
     tf.debugging.assert_equal(size % parts, 0, message=f"a training batch must hold {parts} equal chunks "
                                                        f"(one per critic step); its size is not a multiple of {parts}")
-    chunks = [{} for _ in range(parts)]
-    for key, value in batch.items():
-        for chunk, piece in zip(chunks, tf.split(value, parts, axis=0)):
-            chunk[key] = piece
-    return chunks
+    return [{key: value[k::parts] for key, value in batch.items()} for k in range(parts)]
 
 
 def _detached(outputs: dict) -> dict:
@@ -462,6 +462,9 @@ def build_model(cfg, image_size: Optional[int] = None):
         raise ValueError(f"Unknown model option `model.{unknown[0]}` for {cfg.method}. Allowed: {sorted(allowed)}. "
                          f"Received: model.{unknown[0]}={cfg.model[unknown[0]]!r}")
     kwargs = dict(cfg.model)
+    if "domain_names" in allowed and cfg.data.domains is not None:
+        # Multi-domain methods name their label positions after the data's domains (exported as metadata).
+        kwargs.setdefault("domain_names", list(cfg.data.domains))
     kwargs.setdefault("image_size", image_size or cfg.data.crop_size)
     kwargs.setdefault("in_channels", cfg.data.channels)
     kwargs.setdefault("out_channels", cfg.data.channels)
