@@ -24,7 +24,7 @@ setup(
     # tensorboard: the training loop writes summaries (TF >= 2.20 no longer installs it with tensorflow).
     install_requires=["tensorflow>=2.16", "keras>=3.3", "numpy", "pyyaml", "tensorboard"],
     extras_require={
-        "pipeline": ["tfx==1.16.0", "apache-beam>=2.74", "dill", "tensorflow-datasets"],
+        "pipeline": ["tfx==1.16.0", "apache-beam>=2.74", "dill", "kfp-pipeline-spec", "tensorflow-datasets"],
         "serving": ["tensorflow-serving-api>=2.16", "grpcio"],
         "test": ["pytest", "scikit-image"],
     },

@@ -79,24 +79,33 @@ def _subdirs(folder: str) -> list:
     )
 
 
-def list_images(folder: str, recursive: bool = True) -> list:
-    """Sorted paths of the images in `folder` (.png .jpg .jpeg .bmp .gif, any case), skipping hidden files and
-    folders. Raises DataError for a missing folder, a TIFF file (TensorFlow cannot decode TIFF) or no images."""
+def scan_folder(folder: str, recursive: bool = True) -> tuple:
+    """Lists `folder` without judging it: ``(images, others)``, both in walk order (folders top-down, sorted names).
+
+    ``images`` are the files with an image extension (.png .jpg .jpeg .bmp .gif, any case) and TIFF files (which
+    `list_images` refuses and `check_image_bytes` rejects); ``others`` are the remaining files. Hidden files and
+    folders (names starting with ".") are skipped. Raises DataError only for a missing folder.
+    """
     if not os.path.isdir(folder):
         raise DataError(folder, "folder not found")
-    found = []
+    images, others = [], []
     for parent, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if recursive else []
         for name in sorted(files):
             if name.startswith("."):
                 continue
             ext = os.path.splitext(name)[1].lower()
-            if ext in _TIFF_EXTENSIONS:
-                raise DataError(
-                    os.path.join(parent, name), "TIFF is not supported (TensorFlow has no TIFF decoder); convert to PNG"
-                )
-            if ext in IMAGE_EXTENSIONS:
-                found.append(os.path.join(parent, name))
+            (images if ext in IMAGE_EXTENSIONS + _TIFF_EXTENSIONS else others).append(os.path.join(parent, name))
+    return images, others
+
+
+def list_images(folder: str, recursive: bool = True) -> list:
+    """Sorted paths of the images in `folder` (.png .jpg .jpeg .bmp .gif, any case), skipping hidden files and
+    folders. Raises DataError for a missing folder, a TIFF file (TensorFlow cannot decode TIFF) or no images."""
+    found, _ = scan_folder(folder, recursive)
+    for path in found:
+        if os.path.splitext(path)[1].lower() in _TIFF_EXTENSIONS:
+            raise DataError(path, "TIFF is not supported (TensorFlow has no TIFF decoder); convert to PNG")
     if not found:
         raise DataError(folder, f"no images found (looked for {', '.join(IMAGE_EXTENSIONS)})")
     return sorted(found)
@@ -127,19 +136,14 @@ _SHAPE_CACHE: dict = {}
 _SHAPE_CACHE_LIMIT = 200_000
 
 
-def inspect_image(path: str) -> tuple:
-    """Fully decodes one image file eagerly and returns (height, width, channels); DataError if unusable."""
-    try:
-        stat = os.stat(path)
-    except OSError:
-        raise DataError(path, "file not found") from None
-    key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
-    if key in _SHAPE_CACHE:
-        return _SHAPE_CACHE[key]
-    if stat.st_size == 0:
+def check_image_bytes(path: str, data: bytes) -> tuple:
+    """Fully decodes the encoded image `data` read from `path` and returns (height, width, channels).
+
+    Raises DataError naming `path` when the bytes are empty, not a supported image format (TIFF included), corrupt
+    or truncated, have an unsupported channel count or no pixels. `inspect_image` is this plus reading the file.
+    """
+    if not data:
         raise DataError(path, "empty file (0 bytes)")
-    with open(path, "rb") as f:
-        data = f.read()
     kind = _sniff(data[:16])
     if kind == "TIFF":
         raise DataError(path, "TIFF is not supported (TensorFlow has no TIFF decoder); convert to PNG")
@@ -153,6 +157,23 @@ def inspect_image(path: str) -> tuple:
         raise DataError(path, f"unsupported channel count {shape[-1]} (expected 1 to 4)")
     if shape[0] < 1 or shape[1] < 1:
         raise DataError(path, f"image has no pixels ({shape[0]}x{shape[1]})")
+    return shape
+
+
+def inspect_image(path: str) -> tuple:
+    """Fully decodes one image file eagerly and returns (height, width, channels); DataError if unusable."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        raise DataError(path, "file not found") from None
+    key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+    if key in _SHAPE_CACHE:
+        return _SHAPE_CACHE[key]
+    if stat.st_size == 0:
+        raise DataError(path, "empty file (0 bytes)")
+    with open(path, "rb") as f:
+        data = f.read()
+    shape = check_image_bytes(path, data)
     if len(_SHAPE_CACHE) < _SHAPE_CACHE_LIMIT:
         _SHAPE_CACHE[key] = shape
     return shape
@@ -414,13 +435,27 @@ def _pair_table_load(cfg: Any) -> Callable:
     return lambda row: {"source": _read(row["source"], cfg), "target": _read(row["target"], cfg)}
 
 
-def _paired_folder(folder: str, dirs: Optional[tuple], cfg: Any) -> _Plan:
-    layout = cfg.layout
+def _paired_layout(folder: str, dirs: Optional[tuple], layout: str) -> str:
+    """"ab" or "folders": what a paired folder holds under `data.layout` ("auto" picks folders when A/+B/ exist)."""
     if layout == "auto":
         layout = "folders" if dirs else "ab"
+    if layout == "folders" and not dirs:
+        raise DataError(folder, "layout 'folders' needs subfolders A/ and B/ (or source/ and target/)")
+    return layout
+
+
+def _paired_dirs(base: str, layout: str, split: str) -> Optional[tuple]:
+    """The (A, B) folders of a paired split, or None; A/ and B/ may hold the split folders themselves (A/train, B/train:
+    the pix2pix "combine" layout)."""
+    dirs = _pair_dirs(base) if layout != "ab" else None
+    if dirs:
+        dirs = tuple(_split_dir(d, split) for d in dirs)
+    return dirs
+
+
+def _paired_folder(folder: str, dirs: Optional[tuple], cfg: Any) -> _Plan:
+    layout = _paired_layout(folder, dirs, cfg.layout)
     if layout == "folders":
-        if not dirs:
-            raise DataError(folder, "layout 'folders' needs subfolders A/ and B/ (or source/ and target/)")
         sources, targets = _match_pairs(dirs[0], dirs[1], cfg)
         items_s = [(p, s[:2]) for p, s in zip(sources, inspect_images(sources))]
         items_t = [(p, s[:2]) for p, s in zip(targets, inspect_images(targets))]
@@ -490,7 +525,8 @@ def _split_prefixes(split: str) -> tuple:
     return _SPLIT_CANDIDATES.get(split, (split,))
 
 
-def _unpaired_folder(root: str, cfg: Any, split: str, domains: Optional[list]) -> _Plan:
+def _unpaired_dirs(root: str, split: str, domains: Optional[list]) -> list:
+    """The two domain folders of an unpaired split: `domains` names, else {split}A/{split}B, else two subfolders."""
     if domains is not None:
         if len(domains) != 2:
             raise DataError(root, f"unpaired data needs exactly two names in data.domains. Received: {domains}")
@@ -519,11 +555,33 @@ def _unpaired_folder(root: str, cfg: Any, split: str, domains: Optional[list]) -
                     f"{subs}; name them in data.domains",
                 )
             dirs = [os.path.join(base, s) for s in subs]
+    return dirs
+
+
+def _unpaired_folder(root: str, cfg: Any, split: str, domains: Optional[list]) -> _Plan:
+    dirs = _unpaired_dirs(root, split, domains)
     streams = [_image_stream(d, cfg, cfg.crop_size) for d in dirs]
     return _Plan(streams, _augmenter("unpaired", cfg))
 
 
-def _read_attributes(csv_path: str, folder: str, domains: Optional[list]) -> tuple:
+def read_attributes_csv(csv_path: str, folder: str, domains: Optional[list] = None,
+                        check_file: Optional[Callable] = None) -> tuple:
+    """Parses an ``attributes.csv`` (header: file name column, then attribute names; values 0/1 or -1/1).
+
+    Args:
+        csv_path: the CSV file.
+        folder: the folder its file names are relative to.
+        domains: the attribute columns to use, in label order (default: all).
+        check_file: called as ``check_file(path, line)`` for each row; a row is kept when it returns true. The
+            default raises DataError for a file that does not exist.
+
+    Returns:
+        ``(paths, labels, names)``: the kept rows' paths, a float32 [rows, attributes] multi-hot array and the
+        attribute names used.
+
+    Raises:
+        DataError: the CSV is malformed (header, field counts, values) or names an unknown attribute.
+    """
     with open(csv_path, newline="", encoding="utf-8") as f:
         rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
     if len(rows) < 2:
@@ -542,36 +600,55 @@ def _read_attributes(csv_path: str, folder: str, domains: Optional[list]) -> tup
         if len(row) != len(header):
             raise DataError(csv_path, f"line {line} has {len(row)} fields; the header has {len(header)}")
         path = os.path.join(folder, row[0].strip())
-        if not os.path.isfile(path):
-            raise DataError(path, f"listed in {_ATTRIBUTES_FILE} (line {line}) but not found")
+        keep = check_file(path, line) if check_file is not None else _require_listed_file(path, line)
         label = []
         for c in columns:
             value = row[c].strip()
             if value not in ("0", "1", "-1"):
                 raise DataError(csv_path, f"line {line}: value {value!r} of {header[c]!r} is not 0/1 or -1/1")
             label.append(1.0 if value == "1" else 0.0)
-        paths.append(path)
-        labels.append(label)
-    return paths, np.array(labels, np.float32), chosen
+        if keep:
+            paths.append(path)
+            labels.append(label)
+    return paths, np.array(labels, np.float32).reshape(len(labels), len(chosen)), chosen
 
 
-def _multi_domain_folder(root: str, cfg: Any, split: str) -> _Plan:
+def _require_listed_file(path: str, line: int) -> bool:
+    if not os.path.isfile(path):
+        raise DataError(path, f"listed in {_ATTRIBUTES_FILE} (line {line}) but not found")
+    return True
+
+
+def _read_attributes(csv_path: str, folder: str, domains: Optional[list]) -> tuple:
+    return read_attributes_csv(csv_path, folder, domains)
+
+
+def _multi_domain_layout(root: str, split: str, domains: Optional[list]) -> tuple:
+    """``(base, csv_path, None)`` when the split folder has an attributes.csv, else ``(base, None, domain_names)``."""
     base = _split_dir(root, split)
     csv_path = os.path.join(base, _ATTRIBUTES_FILE)
     if os.path.isfile(csv_path):
+        return base, csv_path, None
+    subs = _subdirs(base)
+    names = list(domains) if domains is not None else subs
+    if len(names) < 2:
+        raise DataError(base, f"multi-domain data needs at least two domain folders (or {_ATTRIBUTES_FILE}); "
+                        f"found {subs}")
+    return base, None, names
+
+
+def _multi_domain_folder(root: str, cfg: Any, split: str) -> _Plan:
+    base, csv_path, domains = _multi_domain_layout(root, split, cfg.domains)
+    if csv_path is not None:
         paths, labels, _ = _read_attributes(csv_path, base, cfg.domains)
         mode = "attributes"
     else:
-        subs = _subdirs(base)
-        domains = list(cfg.domains) if cfg.domains is not None else subs
-        if len(domains) < 2:
-            raise DataError(base, f"multi-domain data needs at least two domain folders (or {_ATTRIBUTES_FILE}); "
-                            f"found {subs}")
         paths, rows = [], []
         for index, name in enumerate(domains):
             d = os.path.join(base, name)
             if not os.path.isdir(d):
-                raise DataError(d, f"domain folder not found (named in data.domains); subfolders there: {subs}")
+                raise DataError(d, f"domain folder not found (named in data.domains); subfolders there: "
+                                f"{_subdirs(base)}")
             files = list_images(d)
             paths += files
             rows += [index] * len(files)
@@ -594,15 +671,55 @@ def _folder_plan(folder: str, data_kind: str, cfg: Any, split: str, domains: Opt
         return _multi_domain_folder(folder, cfg, split)
     base = _split_dir(folder, split)
     if data_kind in ("paired", "sr"):
-        dirs = _pair_dirs(base) if cfg.layout != "ab" else None
-        if dirs:
-            # A/ and B/ may hold the split folders themselves (A/train, B/train: the pix2pix "combine" layout).
-            dirs = tuple(_split_dir(d, split) for d in dirs)
+        dirs = _paired_dirs(base, cfg.layout, split)
         if data_kind == "paired":
             return _paired_folder(base, dirs, cfg)
         if dirs:
             return _sr_pairs_folder(base, dirs, cfg)
     return _single_folder(base, cfg, data_kind)
+
+
+def folder_sources(root: str, data_kind: str, split: str, *, layout: str = "auto",
+                   domains: Optional[list] = None) -> dict:
+    """Where the images of one split of a folder data set are, resolved exactly as `make_dataset` resolves folders,
+    without listing or reading any image (ingestion validates files one by one instead of failing on the first).
+
+    Args:
+        root: the data folder.
+        data_kind: "paired", "unpaired" or "multi_domain".
+        split: "train", "test" or "val" (a folder without split subfolders is used whole for any split).
+        layout: paired layout, as `data.layout` ("auto", "ab", "folders").
+        domains: as `data.domains` (unpaired: the two folder names; multi_domain: domain folders or attributes).
+
+    Returns:
+        One of ``{"layout": "ab", "folder": F}`` (paired, source|target side by side), ``{"layout": "folders",
+        "source": A, "target": B}`` (paired, matching file names), ``{"layout": "domains", "domains": [(name,
+        folder), ...]}`` (unpaired: two; multi_domain: one per domain, in label order) or ``{"layout":
+        "attributes", "folder": F, "csv": path}`` (multi_domain with an attributes.csv).
+
+    Raises:
+        DataError: the folders the data kind needs are not there.
+    """
+    if data_kind == "unpaired":
+        dirs = _unpaired_dirs(root, split, domains)
+        return {"layout": "domains", "domains": [(os.path.basename(d), d) for d in dirs]}
+    if data_kind == "multi_domain":
+        base, csv_path, names = _multi_domain_layout(root, split, domains)
+        if csv_path is not None:
+            return {"layout": "attributes", "folder": base, "csv": csv_path}
+        for name in names:
+            if not os.path.isdir(os.path.join(base, name)):
+                raise DataError(os.path.join(base, name), f"domain folder not found (named in data.domains); "
+                                f"subfolders there: {_subdirs(base)}")
+        return {"layout": "domains", "domains": [(name, os.path.join(base, name)) for name in names]}
+    if data_kind != "paired":
+        raise ValueError(f"`data_kind` must be 'paired', 'unpaired' or 'multi_domain'. "
+                         f"Received: data_kind={data_kind!r}")
+    base = _split_dir(root, split)
+    dirs = _paired_dirs(base, layout, split)
+    if _paired_layout(base, dirs, layout) == "folders":
+        return {"layout": "folders", "source": dirs[0], "target": dirs[1]}
+    return {"layout": "ab", "folder": base}
 
 
 # ----------------------------------------------------------------------------------------------- TFRecords

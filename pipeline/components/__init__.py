@@ -1,0 +1,1 @@
+"""Custom TFX components: `ingest.ImageIngest` (Beam) and `evaluate.ImageEvaluator`."""

@@ -1,0 +1,99 @@
+"""Pipeline constants and the few pure helpers the runners share. Model, data and training settings are not here:
+they come from the library's configs (`configs/<method>/*.yaml`, `configs/tiny/*.yaml`) through
+`resolve_experiment`, so nothing is configured twice."""
+
+import hashlib
+import os
+from typing import Optional
+
+from i2i_keras.config import ConfigError
+from i2i_keras.config import ExperimentConfig
+from i2i_keras.config import default_config_path
+from i2i_keras.config import load_config
+from i2i_keras.config import parse_value
+
+# The Trainer's run_fn, by module path: the package is installed wherever the pipeline runs (the local runner's
+# environment, the Kubeflow image), so no module file has to be packaged and uploaded.
+TRAINER_RUN_FN = "pipeline.trainer_module.run_fn"
+# TF Serving model name, i.e. the folder under the serving root: <serving root>/<MODEL_NAME>/<version>/.
+MODEL_NAME = "i2i"
+METADATA_FILE = "metadata.sqlite"
+TFX_ROOT = "tfx"
+SERVING_ROOT = "serving"
+LAST_RUN_FILE = "last_run.json"
+
+# DirectRunner with one worker process per core: decoding and validating images is CPU-bound Python.
+DEFAULT_BEAM_ARGS = ("--direct_running_mode=multi_processing", "--direct_num_workers=0")
+DEFAULT_EVAL_FRACTION = 0.2
+DEFAULT_MAX_REJECT_FRACTION = 0.05
+DEFAULT_MAX_EVAL_EXAMPLES = 64
+# Blessing defaults: never worse than the last blessed model by more than this (no absolute bar: what is good
+# depends on the data set). Override or extend with --threshold METRIC.CHECK=VALUE.
+DEFAULT_THRESHOLDS = {
+    "paired": {"psnr": {"max_regression": 1.0}},
+    "unpaired": {"domain_accuracy": {"max_regression": 0.2}},
+    "multi_domain": {"domain_accuracy": {"max_regression": 0.2}},
+}
+
+
+def pipeline_name_for(method: str) -> str:
+    return f"i2i-{method}".replace("_", "-")
+
+
+def resolve_experiment(method: str, config_path: Optional[str] = None, overrides: Optional[list] = None,
+                       steps: Optional[int] = None) -> ExperimentConfig:
+    """The experiment config of a pipeline run: `config_path` (default ``configs/<method>/default.yaml``) with
+    ``--set`` overrides and ``--steps``; validated now, before any component runs."""
+    path = config_path or default_config_path(method)
+    cfg = load_config(path, overrides=list(overrides or []), method=method)
+    if steps is not None:
+        if steps <= 0:
+            raise ConfigError(f"--steps must be positive. Received: {steps}")
+        cfg.train.steps = int(steps)
+    # The Trainer reads the ingested TFRecords; a data spec in the config would be ignored, so say so by clearing it.
+    cfg.data.spec = None
+    cfg.data.eval_spec = None
+    return cfg
+
+
+def min_image_size_for(cfg: ExperimentConfig) -> int:
+    """The smallest usable image side: random crops without resizing (`data.preprocess: crop`) need the crop size,
+    the resizing modes accept any size."""
+    return cfg.data.crop_size if cfg.data.preprocess == "crop" else 1
+
+
+def merge_thresholds(data_kind: str, items: Optional[list] = None) -> dict:
+    """`DEFAULT_THRESHOLDS[data_kind]` updated with ``METRIC.CHECK=VALUE`` items (VALUE ``none`` removes a check)."""
+    thresholds = {metric: dict(checks) for metric, checks in DEFAULT_THRESHOLDS[data_kind].items()}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        metric, dot, check = key.strip().partition(".")
+        if not sep or not dot or not metric or not check:
+            raise ConfigError(f"--threshold takes METRIC.CHECK=VALUE (e.g. psnr.lower_bound=20). Received: {item!r}")
+        value = None if text.strip().lower() in ("none", "null", "~", "") else parse_value(text.strip())
+        if value is None:
+            thresholds.get(metric, {}).pop(check, None)
+            if metric in thresholds and not thresholds[metric]:
+                del thresholds[metric]
+        else:
+            thresholds.setdefault(metric, {})[check] = value
+    return thresholds
+
+
+def data_fingerprint(data_root: str) -> str:
+    """A digest of every file's relative path, size and modification time under `data_root` (names only, no
+    reads): part of the ingestion's cache key, so changed data is ingested again. "" when the folder is not
+    reachable from here (e.g. compiling for Kubeflow away from the data)."""
+    if not os.path.isdir(data_root):
+        return ""
+    digest = hashlib.sha256()
+    for parent, dirs, files in os.walk(data_root):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(parent, name)
+            try:
+                stat = os.stat(path)
+            except OSError:
+                continue
+            digest.update(f"{os.path.relpath(path, data_root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()

@@ -1,0 +1,188 @@
+"""Evaluation: the metrics of each data kind on SavedModels with known behaviour (identity, "perfect" translators
+built with the export layout), the feature distance, thresholds and the blessing decision."""
+
+import math
+import os
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tfx", reason="the pipeline needs TFX (the Python 3.10 lane)")
+
+import tensorflow as tf  # noqa: E402
+
+from i2i_keras import metrics as i2i_metrics  # noqa: E402
+from i2i_keras.data import encode_example  # noqa: E402
+from i2i_keras.data import encode_png  # noqa: E402
+from i2i_keras.data import transforms  # noqa: E402
+from pipeline.components import evaluate  # noqa: E402
+from tests.pipeline import pipeline_test_utils as utils  # noqa: E402
+
+
+def _rng_images(n, size=32, channels=3, seed=0):
+    """Smooth random images (a blurred noise field per image), distinct from one another."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        coarse = rng.uniform(0, 255, (4, 4, channels)).astype(np.float32)
+        out.append(tf.cast(tf.image.resize(coarse[None], [size, size])[0], tf.uint8).numpy())
+    return out
+
+
+def test_frechet_distance_known_values():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(500, 4))
+    assert evaluate.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    # Same covariance, means 3 apart in every one of 4 dimensions: 4 * 3**2.
+    assert evaluate.frechet_distance(a, a + 3.0) == pytest.approx(36.0, rel=1e-6)
+    # Scaled by 2: |mu - 2 mu|^2 + Tr(S + 4S - 2 (S^1/2 4S S^1/2)^1/2) = |mu|^2 + Tr(S).
+    assert evaluate.frechet_distance(a, 2 * a) == pytest.approx(np.trace(np.cov(a, rowvar=False)) +
+                                                               np.sum(a.mean(0) ** 2), rel=1e-6)
+    # Fewer samples than dimensions (rank-deficient covariances) still give a finite, non-negative number.
+    assert 0.0 <= evaluate.frechet_distance(a[:3], a[3:6] + 1.0) < math.inf
+
+
+def test_random_features_are_fixed_by_the_seed():
+    images = [transforms.from_uint(img)[None] for img in _rng_images(3)]
+    first = evaluate.RandomConvFeatures(0)(images)
+    assert first.shape == (3, 64)
+    np.testing.assert_array_equal(first, evaluate.RandomConvFeatures(0)(images))
+    assert not np.allclose(first, evaluate.RandomConvFeatures(1)(images))
+
+
+def test_thresholds_are_validated():
+    assert evaluate.validate_thresholds("paired", {"psnr": {"lower_bound": 20}}) == {"psnr": {"lower_bound": 20.0}}
+    with pytest.raises(ValueError, match=r"Unknown metric 'psnr' for unpaired data"):
+        evaluate.validate_thresholds("unpaired", {"psnr": {"lower_bound": 20}})
+    with pytest.raises(ValueError, match=r"Unknown check 'minimum'"):
+        evaluate.validate_thresholds("paired", {"psnr": {"minimum": 20}})
+    with pytest.raises(ValueError, match=r"must be >= 0"):
+        evaluate.validate_thresholds("paired", {"psnr": {"max_regression": -1}})
+    with pytest.raises(ValueError, match=r"must be a finite number"):
+        evaluate.validate_thresholds("paired", {"ssim": {"lower_bound": "high"}})
+
+
+def test_blessing_checks():
+    metrics = {"psnr": 20.0, "ssim": 0.5, "l1": 0.2}
+    blessed, checks = evaluate.check_blessing(metrics, {"psnr": {"lower_bound": 19.0, "max_regression": 1.0}})
+    assert blessed and [c["check"] for c in checks] == ["lower_bound", "max_regression"]
+    assert checks[1]["detail"] == "no blessed baseline model yet"
+    # Worse than the baseline by 1.5 dB > 1.0 allowed.
+    blessed, checks = evaluate.check_blessing(metrics, {"psnr": {"max_regression": 1.0}}, {"psnr": 21.5})
+    assert not blessed and checks[0]["regression"] == pytest.approx(1.5)
+    # Lower-is-better metrics regress upwards.
+    blessed, _ = evaluate.check_blessing(metrics, {"l1": {"max_regression": 0.05}}, {"l1": 0.1})
+    assert not blessed
+    assert not evaluate.check_blessing(metrics, {"l1": {"upper_bound": 0.1}})[0]
+    # A NaN metric is never blessed; a metric that could not be computed only fails when thresholded.
+    assert not evaluate.check_blessing({**metrics, "psnr": float("nan")}, {})[0]
+    assert evaluate.check_blessing({**metrics, "ssim": None}, {})[0]
+    assert not evaluate.check_blessing({**metrics, "ssim": None}, {"ssim": {"lower_bound": 0.1}})[0]
+
+
+def test_paired_metrics_are_those_of_the_served_output(tmp_path):
+    sources, targets = _rng_images(5, seed=1), _rng_images(5, seed=2)
+    examples = str(tmp_path / "examples")
+    utils.write_split(examples, "eval", [encode_example(source=encode_png(s), target=encode_png(t))
+                                         for s, t in zip(sources, targets)])
+    identity = utils.export_toy(str(tmp_path / "identity"), "paired", lambda image: image)
+    darker = utils.export_toy(str(tmp_path / "darker"), "paired", lambda image: image // 2)
+
+    report = evaluate.evaluate_models(identity, examples, {"psnr": {"max_regression": 0.0}}, baseline_path=darker)
+
+    expected = [float(i2i_metrics.psnr(transforms.from_uint(s)[None], transforms.from_uint(t)[None]))
+                for s, t in zip(sources, targets)]
+    assert report["metrics"]["psnr"] == pytest.approx(np.mean(expected), rel=1e-5)
+    assert report["num_images"] == 5 and report["signature"] == "translate_bytes"
+    assert report["baseline"]["path"] == darker and report["baseline"]["metrics"]["psnr"] != report["metrics"]["psnr"]
+    regression = report["baseline"]["metrics"]["psnr"] - report["metrics"]["psnr"]
+    assert report["checks"][0]["regression"] == pytest.approx(regression)
+    assert report["blessed"] == (regression <= 0.0)
+
+
+def test_unpaired_identity_scores_like_the_untranslated_source(tmp_path):
+    a_images = [np.repeat(img[..., :1], 3, axis=-1) for img in _rng_images(6, seed=3)]  # gray
+    b_images = _rng_images(6, seed=4)  # colour
+    examples = str(tmp_path / "examples")
+    utils.write_split(examples, "eval", [encode_example(image=encode_png(x), domain=d)
+                                         for d, images in ((0, a_images), (1, b_images)) for x in images])
+    identity = utils.export_toy(str(tmp_path / "identity"), "unpaired", lambda image: image, mode="a2b")
+
+    report = evaluate.evaluate_models(identity, examples, {"domain_accuracy": {"lower_bound": 0.5}})
+
+    assert report["feature_network"] == "random_conv_v1" and report["mode"] == "a2b"
+    # Translating nothing: the distance is that of the real A and B images, and nothing looks like B.
+    assert report["metrics"]["frechet_distance"] == pytest.approx(
+        report["reference"]["frechet_distance_source_to_target"], rel=1e-6)
+    assert report["reference"]["classifier_accuracy_on_real"] == 1.0
+    assert report["metrics"]["domain_accuracy"] == 0.0
+    assert not report["blessed"]
+
+
+@pytest.mark.parametrize("kind", ["index", "vector"])
+def test_multi_domain_label_inputs(tmp_path, kind):
+    per_class = {c: [img[..., :1] for img in _rng_images(4, channels=3, seed=10 + c)] for c in range(3)}
+    # Make the classes easy to tell apart: class c is scaled to its own brightness band.
+    per_class = {c: [(img // 3 + 85 * c).astype(np.uint8) for img in imgs] for c, imgs in per_class.items()}
+    examples = str(tmp_path / "examples")
+    utils.write_split(examples, "eval", [encode_example(image=encode_png(x), label=list(np.eye(3, dtype=int)[c]))
+                                         for c, imgs in per_class.items() for x in imgs])
+    prototypes = tf.constant(np.stack([per_class[c][0] for c in range(3)]))
+    if kind == "index":
+        spec = tf.TensorSpec([None], tf.int32, name="target_domain")
+        perfect = lambda image, target: tf.gather(prototypes, target)  # noqa: E731
+    else:
+        spec = tf.TensorSpec([None, 3], tf.float32, name="target_labels")
+        perfect = lambda image, target: tf.gather(prototypes, tf.argmax(target))  # noqa: E731
+    identity = utils.export_toy(str(tmp_path / "identity"), "multi_domain", lambda image, target: image, 1, spec)
+    perfect = utils.export_toy(str(tmp_path / "perfect"), "multi_domain", perfect, 1, spec)
+
+    report = evaluate.evaluate_models(perfect, examples, {"domain_accuracy": {"max_regression": 0.0}},
+                                      baseline_path=identity)
+
+    assert report["reference"]["classifier_accuracy_on_real"] == 1.0
+    assert report["metrics"]["domain_accuracy"] == 1.0
+    assert report["baseline"]["metrics"]["domain_accuracy"] == 0.0
+    assert report["blessed"] and report["num_images"] == 12
+
+
+def test_multi_domain_needs_a_label_input(tmp_path):
+    examples = str(tmp_path / "examples")
+    utils.write_split(examples, "eval", [encode_example(image=encode_png(x), label=[1, 0]) for x in _rng_images(2)])
+    no_label = utils.export_toy(str(tmp_path / "m"), "multi_domain", lambda image: image)
+    with pytest.raises(evaluate.EvaluationError, match=r"no translation mode takes a target label"):
+        evaluate.evaluate_models(no_label, examples, {})
+
+
+def test_missing_eval_split_is_a_clear_error(tmp_path):
+    identity = utils.export_toy(str(tmp_path / "m"), "paired", lambda image: image)
+    os.makedirs(tmp_path / "examples" / "Split-eval")
+    with pytest.raises(evaluate.EvaluationError, match=r"Split-eval: no eval TFRecord shards"):
+        evaluate.evaluate_models(identity, str(tmp_path / "examples"), {})
+
+
+def test_multi_domain_attributes_flip_one_attribute(tmp_path):
+    # Two attributes, "red" and "green": each a colour channel switched on; four images per combination.
+    def image(red, green, seed):
+        base = _rng_images(1, seed=seed)[0] // 4
+        return (base + np.array([150 * red, 150 * green, 0], np.uint8)).astype(np.uint8)
+
+    combos = [(r, g) for r in (0, 1) for g in (0, 1)]
+    records, prototypes = [], []
+    for r, g in combos:
+        prototypes.append(image(r, g, 99))
+        records += [encode_example(image=encode_png(image(r, g, 20 + 4 * r + 2 * g + k)), label=[r, g])
+                    for k in range(4)]
+    examples = str(tmp_path / "examples")
+    utils.write_split(examples, "eval", records)
+    table = tf.constant(np.stack(prototypes))
+    spec = tf.TensorSpec([None, 2], tf.float32, name="target_labels")
+    perfect = utils.export_toy(str(tmp_path / "perfect"), "multi_domain", lambda img, target: tf.gather(
+        table, tf.cast(2 * target[0] + target[1], tf.int32)), 3, spec)
+    identity = utils.export_toy(str(tmp_path / "identity"), "multi_domain", lambda img, target: img, 3, spec)
+
+    report = evaluate.evaluate_models(perfect, examples, {}, baseline_path=identity)
+
+    assert report["reference"]["classifier_accuracy_on_real"] == 1.0
+    assert report["metrics"]["domain_accuracy"] == 1.0
+    assert report["baseline"]["metrics"]["domain_accuracy"] == 0.0
