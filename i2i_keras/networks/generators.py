@@ -105,3 +105,110 @@ def resnet_generator(in_channels=3, out_channels=3, base_filters=64, num_blocks=
     x = keras.layers.Conv2D(out_channels, 7, kernel_initializer=_init(), name="out_conv")(x)
     outputs = keras.layers.Activation("tanh", dtype="float32", name="out_tanh")(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+def encoder_decoder_generator(in_channels=3, out_channels=3, base_filters=64, num_downs=4, norm="batch",
+                              name="encoder_decoder_generator"):
+    """DiscoGAN generator (Kim et al. 2017, sec. 2.2 and the authors' `model.py`): an encoder-decoder without skips
+    or residual blocks.
+
+    Encoder: `num_downs` 4x4 stride-2 convolutions (F, 2F, 4F, 8F, capped at 8F) with LeakyReLU 0.2, normalized
+    from the second on. Decoder: 4x4 stride-2 transposed convolutions back to F with normalization and ReLU, then a
+    4x4 stride-2 transposed convolution to `out_channels` and tanh (the authors' code ends in a sigmoid on [0, 1]
+    images; this library's images are in [-1, 1]). At 64 px with `num_downs=4` the bottleneck is 4x4x8F, the paper's
+    setting. Inputs must be multiples of 2**num_downs.
+    """
+    if num_downs < 1:
+        raise ValueError(f"`num_downs` must be >= 1. Received: num_downs={num_downs!r}")
+    use_bias = norm != "batch"
+    filters = [base_filters * min(2 ** i, 8) for i in range(num_downs)]
+    inputs = keras.Input((None, None, in_channels), name="images")
+    x = inputs
+    for i, f in enumerate(filters):
+        x = keras.layers.Conv2D(f, 4, strides=2, padding="same", use_bias=use_bias or i == 0,
+                                kernel_initializer=_init(), name=f"down{i}_conv")(x)
+        if i > 0:  # no normalization on the first layer (DCGAN / DiscoGAN)
+            x = _norm(x, norm, f"down{i}_norm")
+        x = keras.layers.LeakyReLU(0.2, name=f"down{i}_lrelu")(x)
+    for i in reversed(range(num_downs - 1)):
+        x = keras.layers.Conv2DTranspose(filters[i], 4, strides=2, padding="same", use_bias=use_bias,
+                                         kernel_initializer=_init(), name=f"up{i}_conv")(x)
+        x = _norm(x, norm, f"up{i}_norm")
+        x = keras.layers.ReLU(name=f"up{i}_relu")(x)
+    x = keras.layers.Conv2DTranspose(out_channels, 4, strides=2, padding="same", kernel_initializer=_init(),
+                                     name="out_conv")(x)
+    outputs = keras.layers.Activation("tanh", dtype="float32", name="out_tanh")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def residual_stack(filters, num_blocks=1, norm="instance", name="residual_stack"):
+    """`num_blocks` residual blocks on a feature map [B, h, w, filters] (same shape out). UNIT builds its shared
+    high-level encoder layers and shared low-level generator layers from one such model each, called by both
+    domains' streams."""
+    if num_blocks < 1:
+        raise ValueError(f"`num_blocks` must be >= 1. Received: num_blocks={num_blocks!r}")
+    inputs = keras.Input((None, None, filters), name="features")
+    x = inputs
+    for i in range(num_blocks):
+        x = residual_block(x, filters, norm, name=f"res{i}")
+    return keras.Model(inputs, x, name=name)
+
+
+# PyTorch's default convolution initialisation (kaiming_uniform with a=sqrt(5): U(+-1/sqrt(fan_in))), which the
+# StarGAN reference code keeps; Keras's fan_in for Conv2DTranspose (out_channels * k * k) matches PyTorch's too.
+def _torch_default_init():
+    return keras.initializers.VarianceScaling(1.0 / 3.0, mode="fan_in", distribution="uniform")
+
+
+def _stargan_residual_block(x, filters, norm, name):
+    """StarGAN's residual block: 3x3 conv, IN, ReLU, 3x3 conv, IN (zero padding, no conv biases), plus the input."""
+    y = x
+    for i in (1, 2):
+        y = keras.layers.Conv2D(filters, 3, padding="same", use_bias=norm == "none",
+                                kernel_initializer=_torch_default_init(), name=f"{name}_conv{i}")(y)
+        y = _norm(y, norm, f"{name}_norm{i}")
+        if i == 1:
+            y = keras.layers.ReLU(name=f"{name}_relu")(y)
+    return keras.layers.Add(name=f"{name}_add")([x, y])
+
+
+def stargan_generator(in_channels=3, out_channels=3, num_domains=5, base_filters=64, num_blocks=6,
+                      num_downsampling=2, norm="instance", name="stargan_generator"):
+    """StarGAN generator (Choi et al. 2018, appendix, table 4): one network for every target domain.
+
+    The target label [B, num_domains] is tiled over the image and concatenated as extra input channels
+    (`TileLatent`), then c7s1-64, d128, d256 (4x4 stride-2 convs), `num_blocks` residual blocks (6 in the paper),
+    u128, u64 (4x4 stride-2 transposed convs) and c7s1-C with tanh. Instance norm (affine) and ReLU follow every
+    convolution but the last; convolutions have no bias (the norm's offset replaces it) and zero padding, as in the
+    reference code. Inputs: `[images [B,H,W,in_channels], labels [B,num_domains]]`, H and W multiples of
+    2**num_downsampling.
+    """
+    if num_domains < 1:
+        raise ValueError(f"`num_domains` must be >= 1. Received: num_domains={num_domains!r}")
+    use_bias = norm == "none"
+    images = keras.Input((None, None, in_channels), name="images")
+    labels = keras.Input((num_domains,), name="labels")
+    x = TileLatent(name="tile_labels")([images, labels])
+    x = keras.layers.Conv2D(base_filters, 7, padding="same", use_bias=use_bias,
+                            kernel_initializer=_torch_default_init(), name="in_conv")(x)
+    x = _norm(x, norm, "in_norm")
+    x = keras.layers.ReLU(name="in_relu")(x)
+    filters = base_filters
+    for i in range(num_downsampling):
+        filters *= 2
+        x = keras.layers.Conv2D(filters, 4, strides=2, padding="same", use_bias=use_bias,
+                                kernel_initializer=_torch_default_init(), name=f"down{i}_conv")(x)
+        x = _norm(x, norm, f"down{i}_norm")
+        x = keras.layers.ReLU(name=f"down{i}_relu")(x)
+    for i in range(num_blocks):
+        x = _stargan_residual_block(x, filters, norm, name=f"res{i}")
+    for i in range(num_downsampling):
+        filters //= 2
+        x = keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=use_bias,
+                                         kernel_initializer=_torch_default_init(), name=f"up{i}_conv")(x)
+        x = _norm(x, norm, f"up{i}_norm")
+        x = keras.layers.ReLU(name=f"up{i}_relu")(x)
+    x = keras.layers.Conv2D(out_channels, 7, padding="same", use_bias=False,
+                            kernel_initializer=_torch_default_init(), name="out_conv")(x)
+    outputs = keras.layers.Activation("tanh", dtype="float32", name="out_tanh")(x)
+    return keras.Model([images, labels], outputs, name=name)

@@ -1,0 +1,159 @@
+"""UNIT: weight sharing, the latent noise, its own loss terms on hand-made tensors, argument checks, and learning on
+real images. (The shared contract is checked for it by tests/methods/test_methods.py.)"""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from i2i_keras import build_model, losses
+from i2i_keras.data import make_dataset
+from i2i_keras.methods.unit.unit import UNIT
+from i2i_keras.networks import residual_stack
+from i2i_keras.training.loop import compile_model
+from tests.helpers import synthetic_batches, tiny_config
+
+
+def _batch(seed=0, size=32):
+    rng = np.random.default_rng(seed)
+    return {"domain_a": rng.uniform(-1, 1, (2, size, size, 3)).astype("float32"),
+            "domain_b": rng.uniform(-1, 1, (2, size, size, 3)).astype("float32")}
+
+
+def test_kl_of_a_unit_variance_gaussian_posterior():
+    # A standard normal posterior has zero KL; for N(mu, I) the closed form is 0.5 sum(mu^2), which UNIT's term
+    # mean(mu^2) equals up to the constant 0.5 * dims (the reference code's choice; the weights are set for it).
+    zeros = np.zeros((3, 4, 4, 8), "float32")
+    assert float(losses.kl_divergence(zeros.reshape(3, -1), zeros.reshape(3, -1))) == 0.0
+    assert float(losses.mean_square(zeros)) == 0.0
+    mu = np.random.default_rng(0).normal(size=(3, 4, 4, 8)).astype("float32")
+    flat = mu.reshape(3, -1)
+    closed_form = np.mean(0.5 * np.sum(flat ** 2, axis=1))
+    np.testing.assert_allclose(losses.kl_divergence(flat), closed_form, rtol=1e-5)
+    np.testing.assert_allclose(losses.kl_divergence(flat, np.zeros_like(flat)), closed_form, rtol=1e-5)
+    np.testing.assert_allclose(losses.mean_square(mu), closed_form / (0.5 * flat.shape[1]), rtol=1e-5)
+    # And the general closed form for a known mu / logvar: -0.5 (1 + logvar - mu^2 - exp(logvar)) per dimension.
+    mu1, logvar1 = np.array([[1.0, -2.0]], "float32"), np.array([[0.0, np.log(4.0)]], "float32")
+    expected = -0.5 * ((1 + 0 - 1 - 1) + (1 + np.log(4.0) - 4 - 4))
+    np.testing.assert_allclose(losses.kl_divergence(mu1, logvar1), expected, rtol=1e-6)
+
+
+def test_shared_layers_are_the_same_variables_in_both_streams_and_updated_once():
+    model = build_model(tiny_config("unit"))
+    shared = model.shared_encoder.trainable_variables + model.shared_decoder.trainable_variables
+    assert shared
+    variables = model.generator_variables()
+    assert len({id(v) for v in variables}) == len(variables)  # each variable once in the optimizer's list
+    per_model = sum(len(m.trainable_variables) for m in (model.encoder_front_a, model.encoder_front_b,
+                                                           model.shared_encoder, model.shared_decoder,
+                                                           model.decoder_back_a, model.decoder_back_b))
+    assert len(variables) == per_model
+    # Both encoders and both generators read the shared variables: gradients of either domain's path reach them.
+    batch = _batch()
+    for domain, images in (("a", batch["domain_a"]), ("b", batch["domain_b"])):
+        with tf.GradientTape() as tape:
+            out = model.decode(model.encode(images, domain, training=True), domain, training=True)
+            loss = tf.reduce_mean(tf.square(out))
+        grads = tape.gradient(loss, shared)
+        assert all(g is not None and float(tf.reduce_max(tf.abs(g))) > 0 for g in grads), domain
+    # Changing a shared variable changes both domains' latents.
+    mu_a, mu_b = model.encode(batch["domain_a"], "a"), model.encode(batch["domain_b"], "b")
+    kernel = model.shared_encoder.trainable_variables[0]
+    kernel.assign(kernel * 2.0)
+    assert not np.allclose(model.encode(batch["domain_a"], "a"), mu_a)
+    assert not np.allclose(model.encode(batch["domain_b"], "b"), mu_b)
+    # One optimizer step updates each shared variable once: Adam holds one moment slot per distinct variable.
+    compile_model(model, tiny_config("unit"))
+    assert len([v for v in model.optimizer.variables if v.path.endswith("_momentum")]) == len(variables)
+    before = [v.numpy().copy() for v in shared]
+    model.train_step(next(iter(synthetic_batches("unpaired"))))
+    assert all(np.abs(b - v.numpy()).max() > 0 for b, v in zip(before, shared))
+
+
+def test_residual_stack_keeps_the_feature_shape():
+    net = residual_stack(16, num_blocks=2, norm="instance")
+    assert net(np.zeros((2, 5, 7, 16), "float32")).shape == (2, 5, 7, 16)
+    with pytest.raises(ValueError, match="num_blocks=0"):
+        residual_stack(16, num_blocks=0)
+
+
+def test_latent_is_mean_plus_unit_noise_in_training_and_the_mean_at_inference():
+    model = build_model(tiny_config("unit"))
+    mu = np.full((4, 8, 8, 32), 3.0, "float32")
+    np.testing.assert_array_equal(model.sample_latent(mu, training=False), mu)
+    noise = np.asarray(model.sample_latent(mu, training=True)) - mu
+    assert abs(noise.mean()) < 0.05 and abs(noise.std() - 1.0) < 0.05
+    again = np.asarray(model.sample_latent(mu, training=True)) - mu
+    assert not np.allclose(noise, again)  # fresh noise on every draw
+    batch = _batch()
+    first, second = model.generate(batch, training=True), model.generate(batch, training=True)
+    assert not np.allclose(first["recon_a"], second["recon_a"])
+    np.testing.assert_array_equal(model.generate(batch, training=False)["fake_b"],
+                                  model.generate(batch, training=False)["fake_b"])
+    np.testing.assert_allclose(model.translate(batch["domain_a"], mode="a2b"),
+                               model.generate(batch, training=False)["fake_b"], atol=1e-6)
+
+
+def test_generator_terms_on_hand_made_outputs():
+    model = build_model(tiny_config("unit", ["loss_weights.g_adv=0"]))
+    batch = _batch()
+    x_a, x_b = batch["domain_a"], batch["domain_b"]
+    mu = np.zeros((2, 8, 8, 32), "float32")
+    outputs = {"mu_a": mu + 2.0, "mu_b": mu + 1.0, "mu_ab": mu - 3.0, "mu_ba": mu,
+               "recon_a": x_a, "recon_b": x_b + 0.5, "cycled_a": x_a - 0.25, "cycled_b": x_b,
+               "fake_a": x_a, "fake_b": x_b}
+    terms = {k: float(v) for k, v in model.generator_losses(batch, outputs).items()}
+    assert set(terms) == {"g_kl", "g_rec", "g_kl_cycle", "g_cycle"}
+    np.testing.assert_allclose(terms["g_kl"], 4.0 + 1.0, rtol=1e-6)
+    np.testing.assert_allclose(terms["g_kl_cycle"], 9.0, rtol=1e-6)
+    np.testing.assert_allclose(terms["g_rec"], 0.5, rtol=1e-5)
+    np.testing.assert_allclose(terms["g_cycle"], 0.25, rtol=1e-5)
+    # The paper's weights (lambda_0..4 = 10, 0.1, 100, 0.1, 100) are the defaults.
+    assert UNIT.default_loss_weights == {"g_adv": 10.0, "g_kl": 0.1, "g_rec": 100.0, "g_kl_cycle": 0.1,
+                                         "g_cycle": 100.0, "d_adv": 10.0}
+
+
+def test_arguments_are_checked_with_the_received_values():
+    with pytest.raises(ValueError, match="image_size=30"):
+        UNIT(image_size=30, base_filters=8)
+    with pytest.raises(ValueError, match="shared_blocks=0"):
+        UNIT(image_size=32, base_filters=8, shared_blocks=0)
+    with pytest.raises(ValueError, match="gan_mode='bce'"):
+        UNIT(image_size=32, base_filters=8, gan_mode="bce")
+    with pytest.raises(ValueError, match="norm='group'"):
+        UNIT(image_size=32, base_filters=8, norm="group")
+    model = UNIT(image_size=32, base_filters=8, enc_blocks=0, dec_blocks=0, in_channels=1, out_channels=3)
+    assert model.translate(np.zeros((1, 18, 22, 1), "float32"), mode="a2b").shape == (1, 18, 22, 3)
+    b2a = model.translation_modes()["b2a"].fn(np.zeros((1, 20, 24, 3), "float32"))
+    assert b2a.shape == (1, 20, 24, 1)
+
+
+@pytest.mark.learning
+def test_unit_learns_sneakers_to_ankle_boots():
+    """200 steps on embedded Fashion-MNIST sneakers <-> ankle boots (32 px, gray) with the paper's loss weights: on
+    held-out images the A -> B -> A error falls below half its start and below that of an all-background guess,
+    and translated sneakers move to the boots' mean image."""
+    cfg = tiny_config("unit", ["data.channels=1", "model.base_filters=16", "model.disc_scales=1",
+                               "model.disc_layers=4", "train.batch_size=4", "optim.g_lr=5e-4", "optim.d_lr=5e-4"])
+    keras.utils.set_random_seed(0)
+    model = build_model(cfg)
+    compile_model(model, cfg)
+    train = make_dataset(None, "unpaired", cfg.data, 4, seed=0, training=True)
+    test = make_dataset(None, "unpaired", cfg.data, 8, seed=0, training=False, split="test")
+    real_a = np.concatenate([b["domain_a"] for b in test])
+    real_b = np.concatenate([b["domain_b"] for b in test])
+
+    def cycle_error():
+        fake_b = np.asarray(model.translate(real_a, mode="a2b"))
+        return float(np.abs(np.asarray(model.translate(fake_b, mode="b2a")) - real_a).mean()), fake_b
+
+    before, _ = cycle_error()
+    model.fit(train, steps_per_epoch=200, epochs=1, verbose=0)
+    after, fake_b = cycle_error()
+    background = float(np.abs(real_a + 1.0).mean())
+    assert after < 0.5 * before and after < 0.75 * background, (before, after, background)
+    assert np.abs(fake_b - real_a).mean() > 0.1
+    to_b = np.abs(fake_b.mean(0) - real_b.mean(0)).mean()
+    to_a = np.abs(fake_b.mean(0) - real_a.mean(0)).mean()
+    a_to_b = np.abs(real_a.mean(0) - real_b.mean(0)).mean()
+    assert to_b < to_a and to_b < a_to_b, (to_b, to_a, a_to_b)
