@@ -11,7 +11,7 @@ has two signatures, both taking the mode's extra inputs (if any) after `images`:
 
 Extra inputs use standard names (`target_domain` int32 [batch], `num_samples` int32 scalar, `seed` int64 scalar,
 `reference`: see `i2i_keras.methods.base`). An extra input with a leading `None` dimension has one row per image; an
-image input (`TranslationMode.image_inputs`, e.g. `reference`) is float [batch, h, w, C] in the float signature and
+image input (`TranslationMode.image_inputs`, e.g. `reference`) is float [batch, h, w, C] (C from its spec) in the float signature and
 encoded bytes [batch] in the bytes signature. A multi-output mode (`multiple_outputs`, e.g. `a2b_sample`) returns
 float [batch, N, H, W, C] and PNG bytes [batch, N].
 
@@ -203,7 +203,7 @@ def _checked_modes(model) -> dict:
                                  f"Received: extra_inputs[{key!r}]={spec!r}")
         for key in getattr(mode, "image_inputs", ()) or ():
             spec = extras.get(key)
-            if spec is None or spec.shape.rank != 4 or not spec.dtype.is_floating:
+            if spec is None or spec.shape.rank != 4 or spec.shape[-1] is None or not spec.dtype.is_floating:
                 raise ValueError(f"Image input {key!r} of mode {name!r} must be an extra input with a float "
                                  f"[batch, height, width, channels] spec. Received: {key}={spec!r}")
     return modes
@@ -245,7 +245,8 @@ def _float_endpoint(model, mode_name: str, extra_names: list):
     return serve
 
 
-def _bytes_endpoint(model, mode_name: str, extra_specs: dict, image_inputs: tuple, multiple_outputs: bool):
+def _bytes_endpoint(model, mode_name: str, extra_specs: dict, image_inputs: dict, multiple_outputs: bool,
+                    channels: int):
     names = list(extra_specs)
     per_example = [_is_per_example(extra_specs[n]) or n in image_inputs for n in names]
 
@@ -257,10 +258,10 @@ def _bytes_endpoint(model, mode_name: str, extra_specs: dict, image_inputs: tupl
             kwargs = {}
             for name, value, row in zip(names, extras, per_example):
                 if name in image_inputs:
-                    kwargs[name] = transforms.decode_image(rows.pop(0), channels=model.in_channels)[None]
+                    kwargs[name] = transforms.decode_image(rows.pop(0), channels=image_inputs[name])[None]
                 else:
                     kwargs[name] = rows.pop(0)[None] if row else value
-            image = transforms.decode_image(data, channels=model.in_channels)
+            image = transforms.decode_image(data, channels=channels)
             out = transforms.to_uint8(model.translate(image[None], mode=mode_name, **kwargs))[0]
             if multiple_outputs:  # [N, H, W, C] -> N PNGs
                 return tf.map_fn(tf.io.encode_png, out, fn_output_signature=tf.TensorSpec([], tf.string))
@@ -300,19 +301,21 @@ def _metadata_constant(value: Any):
 
 def _build_archive(model, modes: dict, metadata: dict) -> keras.export.ExportArchive:
     archive = keras.export.ExportArchive()
-    image_spec = tf.TensorSpec([None, None, None, model.in_channels], tf.float32, name=IMAGES_KEY)
     bytes_spec = tf.TensorSpec([None], tf.string, name=IMAGES_KEY)
     endpoints = []
     # The first endpoint added becomes `serving_default` (ExportArchive.write_out): the first mode's bytes form.
     for name, mode in modes.items():
-        image_inputs = tuple(mode.image_inputs or ())
+        channels = mode.input_channels or model.in_channels
+        image_spec = tf.TensorSpec([None, None, None, channels], tf.float32, name=IMAGES_KEY)
         extras = {key: tf.TensorSpec(spec.shape, spec.dtype, name=key)
                   for key, spec in (mode.extra_inputs or {}).items()}
+        image_inputs = {key: int(extras[key].shape[-1]) for key in (mode.image_inputs or ())}
         # Extra images travel encoded in the bytes signature, like `images`.
         bytes_extras = {key: (tf.TensorSpec([None], tf.string, name=key) if key in image_inputs else spec)
                         for key, spec in extras.items()}
         endpoints.append(archive.add_endpoint(
-            name + BYTES_SUFFIX, _bytes_endpoint(model, name, bytes_extras, image_inputs, mode.multiple_outputs),
+            name + BYTES_SUFFIX, _bytes_endpoint(model, name, bytes_extras, image_inputs, mode.multiple_outputs,
+                                                 channels),
             input_signature=[bytes_spec, *bytes_extras.values()]))
         endpoints.append(archive.add_endpoint(name, _float_endpoint(model, name, list(extras)),
                                               input_signature=[image_spec, *extras.values()]))

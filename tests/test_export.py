@@ -235,3 +235,22 @@ def test_saved_model_cli_show_and_run(exported, tmp_path):
     (run_out, run_err), run_rc = results["run"]
     assert run_rc == 0, run_err[-2000:]
     assert "Result for output key images" in run_out
+
+
+def test_b2a_takes_domain_b_channels_gray_to_colour(tmp_path):
+    """A gray -> colour CycleGAN: a2b takes 1-channel images, b2a 3-channel ones, in Python and in both signatures."""
+    model = get_method("cyclegan")(image_size=32, in_channels=1, out_channels=3, base_filters=8, num_blocks=1,
+                                   pool_size=0, loss_weights={"g_identity": 0.0}, seed=0)
+    gray = np.random.default_rng(0).uniform(-1, 1, (1, 12, 16, 1)).astype("float32")
+    colour = model.translate(gray, mode="a2b")
+    assert colour.shape == (1, 12, 16, 3)
+    assert model.translate(colour, mode="b2a").shape == (1, 12, 16, 1)
+    with pytest.raises(ValueError, match="mode 'b2a'"):
+        model.translate(gray, mode="b2a")
+    loaded, _ = load_exported(export_for_serving(model, str(tmp_path)))
+    assert loaded.signatures["b2a"].structured_input_signature[1]["images"].shape.as_list() == [None, None, None, 3]
+    np.testing.assert_allclose(loaded.signatures["b2a"](images=tf.constant(colour))["images"].numpy(),
+                               model.translate(colour, mode="b2a"), atol=1e-5)
+    png = tf.io.encode_png(np.full((6, 5, 3), 200, np.uint8)).numpy()
+    out = loaded.signatures["b2a_bytes"](images=tf.constant([png]))["images"].numpy()[0]
+    assert tf.io.decode_png(out).shape == (6, 5, 1)

@@ -44,7 +44,7 @@ class TranslationMode:
     `extra_inputs` maps input names to `tf.TensorSpec`s (e.g. a target label or a seed) for the serving signature.
     Names listed in `image_inputs` are extra *images* (e.g. a style reference): float [batch, h, w, C] in [-1, 1] in
     Python and the float signature, encoded image bytes [batch] in the `_bytes` signature; they may have any size
-    and are not padded. With `multiple_outputs`, `fn` returns [batch, N, H, W, C] (N styles per input) and the
+    and are not padded (their channels are the last dimension of their spec). With `multiple_outputs`, `fn` returns [batch, N, H, W, C] (N styles per input) and the
     `_bytes` signature returns PNG bytes [batch, N].
     """
 
@@ -53,6 +53,8 @@ class TranslationMode:
     description: str = ""
     image_inputs: tuple = ()
     multiple_outputs: bool = False
+    # Channels of `images` when they are not the model's `in_channels` (a b2a direction takes domain-B images).
+    input_channels: Optional[int] = None
 
 
 class TranslationModel(keras.Model):
@@ -177,28 +179,29 @@ class TranslationModel(keras.Model):
             # uint8 pixels cast silently would be read as values far outside [-1, 1].
             raise ValueError(f"{self.method_name} translates float images in [-1, 1] (uint8 x: x / 127.5 - 1). "
                              f"Received: images.dtype={dtype}")
-        if len(images.shape) != 4 or images.shape[-1] not in (None, self.in_channels):
-            raise ValueError(f"{self.method_name} translates [batch, height, width, {self.in_channels}] images. "
-                             f"Received: images.shape={tuple(images.shape)}")
         spec = modes[mode]
+        channels = spec.input_channels or self.in_channels
+        if len(images.shape) != 4 or images.shape[-1] not in (None, channels):
+            raise ValueError(f"{self.method_name} translates [batch, height, width, {channels}] images in mode "
+                             f"{mode!r}. Received: images.shape={tuple(images.shape)}")
         unknown = sorted(set(kwargs) - set(spec.extra_inputs))
         missing = sorted(set(spec.extra_inputs) - set(kwargs))
         if unknown or missing:
             raise ValueError(f"Mode {mode!r} of {self.method_name} takes the inputs {sorted(spec.extra_inputs)}. "
                              f"Received: missing={missing}, unknown={unknown}")
         for name in spec.image_inputs:
-            kwargs[name] = self._checked_images(kwargs[name], name)
+            kwargs[name] = self._checked_images(kwargs[name], name, spec.extra_inputs[name].shape[-1])
         padded, height, width = pad_to_multiple(images, self.size_multiple)
         out = spec.fn(padded, **kwargs)
         return out[..., :height, :width, :]
 
-    def _checked_images(self, images, name):
+    def _checked_images(self, images, name, channels):
         images = ops.convert_to_tensor(images)
         dtype = keras.backend.standardize_dtype(images.dtype)
         if not dtype.startswith(("float", "bfloat")):
             raise ValueError(f"`{name}` must be float images in [-1, 1]. Received: {name}.dtype={dtype}")
-        if len(images.shape) != 4 or images.shape[-1] not in (None, self.in_channels):
-            raise ValueError(f"`{name}` must be [batch, height, width, {self.in_channels}] images. "
+        if len(images.shape) != 4 or images.shape[-1] not in (None, channels):
+            raise ValueError(f"`{name}` must be [batch, height, width, {channels}] images. "
                              f"Received: {name}.shape={tuple(images.shape)}")
         return images
 

@@ -136,7 +136,8 @@ class DiscoGAN(TranslationModel):
     def translation_modes(self):
         return {
             "a2b": TranslationMode(lambda images: self.generator_ab(images, training=False), description="A -> B"),
-            "b2a": TranslationMode(lambda images: self.generator_ba(images, training=False), description="B -> A"),
+            "b2a": TranslationMode(lambda images: self.generator_ba(images, training=False), description="B -> A",
+                                   input_channels=self.out_channels),
         }
 
     def sample_grid(self, batch):

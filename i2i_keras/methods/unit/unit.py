@@ -198,7 +198,8 @@ class UNIT(TranslationModel):
             "a2b": TranslationMode(lambda images: self.decode(self.encode(images, "a"), "b"),
                                    description="A -> B through the shared latent mean"),
             "b2a": TranslationMode(lambda images: self.decode(self.encode(images, "b"), "a"),
-                                   description="B -> A through the shared latent mean"),
+                                   description="B -> A through the shared latent mean",
+                                   input_channels=self.out_channels),
         }
 
     def sample_grid(self, batch):
