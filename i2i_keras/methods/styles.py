@@ -17,7 +17,7 @@ image, on every call, in Python and in the SavedModel; the same seed gives the s
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
 
 import tensorflow as tf
 
@@ -28,14 +28,25 @@ _STYLE_STREAM = 0x57E1E
 
 
 def _checked_count(num_samples):
+    value = tf.get_static_value(num_samples)
+    if value is not None and (getattr(value, "ndim", 0) != 0 or int(value) < 1):
+        # Known in Python (eager calls, constants): a clear error now rather than a failing graph assertion later.
+        raise ValueError(f"`{NUM_SAMPLES}` must be a positive integer scalar. Received: {NUM_SAMPLES}={value!r}")
     num_samples = tf.cast(tf.convert_to_tensor(num_samples), tf.int32)
-    tf.debugging.assert_positive(num_samples, message="num_samples must be >= 1")
+    tf.debugging.assert_positive(num_samples, message=f"{NUM_SAMPLES} must be >= 1")
     return num_samples
+
+
+def _checked_seed(seed):
+    value = tf.get_static_value(seed)
+    if value is not None and getattr(value, "ndim", 0) != 0:
+        raise ValueError(f"`{SEED}` must be an integer scalar. Received: {SEED}={value!r}")
+    return tf.cast(tf.convert_to_tensor(seed), tf.int64)
 
 
 def random_styles(seed, num_samples, style_dim: int):
     """[N, D] standard-normal style codes drawn from `seed` (int scalar)."""
-    seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
+    seed = _checked_seed(seed)
     return tf.random.stateless_normal(tf.stack([_checked_count(num_samples), style_dim]),
                                       seed=tf.stack([seed, tf.constant(_STYLE_STREAM, tf.int64)]))
 
@@ -61,8 +72,22 @@ def translate_with_styles(decode: Callable, images, styles):
 
 
 def style_modes(prefix: str, decode: Callable, encode: Callable, style_dim: int, in_channels: int,
-                description: str) -> dict:
-    """The four modes above for one direction; `prefix` names them (`a2b`, `a2b_sample`, ...)."""
+                description: str, input_channels: Optional[int] = None) -> dict:
+    """The four modes above for one direction; `prefix` names them (`a2b`, `a2b_sample`, ...).
+
+    Args:
+        prefix: mode-name prefix, e.g. "a2b" or "translate".
+        decode: `(images [B,H,W,C_in], styles [B,style_dim]) -> images`, the generator for one style per image.
+        encode: `reference images [B,h,w,C] -> style codes [B,style_dim]` (the style encoder of the output domain;
+            for a variational encoder, its mean).
+        style_dim: length of the style codes.
+        in_channels: channels of the *reference* images (those of the output domain).
+        description: what the direction does, for the signature descriptions.
+        input_channels: channels of the images translated, when not the model's `in_channels` (a `b2a` direction
+            translates images of domain B); `TranslationMode.input_channels`.
+    """
+    if int(style_dim) < 1:
+        raise ValueError(f"`style_dim` must be a positive integer. Received: style_dim={style_dim!r}")
 
     def name(suffix):
         return f"{prefix}_{suffix}"
@@ -78,18 +103,26 @@ def style_modes(prefix: str, decode: Callable, encode: Callable, style_dim: int,
 
     def reference(images, reference):
         # One reference styles a whole batch; otherwise one reference per image.
+        batch, ref_batch = images.shape[0], reference.shape[0]
+        if batch is not None and ref_batch is not None and ref_batch not in (1, batch):
+            raise ValueError(f"`{REFERENCE}` must hold one image, or one per input image ({batch}). "
+                             f"Received: {REFERENCE}.shape={tuple(reference.shape)}")
         codes = tf.cast(encode(reference), images.dtype)
         return decode(images, tf.broadcast_to(codes, [tf.shape(images)[0], style_dim]))
 
     count_and_seed = {NUM_SAMPLES: tf.TensorSpec([], tf.int32), SEED: tf.TensorSpec([], tf.int64)}
     return {
-        prefix: TranslationMode(mean_style, description=f"{description} with the mean style (z = 0)"),
+        prefix: TranslationMode(mean_style, description=f"{description} with the mean style (z = 0)",
+                                input_channels=input_channels),
         name("sample"): TranslationMode(sample, dict(count_and_seed), multiple_outputs=True,
-                                        description=f"{description}, {NUM_SAMPLES} random styles from {SEED}"),
+                                        description=f"{description}, {NUM_SAMPLES} random styles from {SEED}",
+                                        input_channels=input_channels),
         name("reference"): TranslationMode(
             reference, {REFERENCE: tf.TensorSpec([None, None, None, in_channels], tf.float32)},
-            image_inputs=(REFERENCE,), description=f"{description} in the style of a reference image"),
+            image_inputs=(REFERENCE,), description=f"{description} in the style of a reference image",
+            input_channels=input_channels),
         name("interpolate"): TranslationMode(
             interpolate, dict(count_and_seed), multiple_outputs=True,
-            description=f"{description}, {NUM_SAMPLES} styles between two random styles from {SEED}"),
+            description=f"{description}, {NUM_SAMPLES} styles between two random styles from {SEED}",
+            input_channels=input_channels),
     }

@@ -104,7 +104,9 @@ def test_export_parity_for_every_mode(method, tmp_path):
         expected = np.asarray(model.translate(decoded, mode=mode, **extras))
         served = loaded.signatures[mode](images=tf.constant(decoded), **{k: tf.constant(v) for k, v in extras.items()})
         np.testing.assert_allclose(served["images"].numpy(), expected, atol=2e-5, err_msg=mode)
-        byte_extras = {k: tf.constant([png.numpy()] if k in spec.image_inputs else v) for k, v in extras.items()}
+        # Extra images travel as PNGs of the very pixels the float signature got (`mode_inputs` flips the input).
+        byte_extras = {k: tf.constant([tf.io.encode_png(transforms.to_uint8(v)[0]).numpy()] if k in spec.image_inputs
+                                      else v) for k, v in extras.items()}
         pngs = loaded.signatures[mode + "_bytes"](images=tf.constant([png.numpy()]), **byte_extras)["images"].numpy()
         flat = pngs.reshape(-1)
         assert pngs.shape == ((1, 3) if spec.multiple_outputs else (1,)), mode
