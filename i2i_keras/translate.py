@@ -17,7 +17,8 @@ Method options map onto the mode's extra inputs (standard names, see `i2i_keras.
 BicycleGAN: `*_sample` and `*_interpolate` modes; the seed defaults to a random one, which is printed so the run can
 be repeated), `--reference IMAGE` (a style reference: `*_reference` modes). A flag the chosen mode does not take is
 an error, as is a missing input the mode needs. Modes with several outputs per image write `<name>_0.png`,
-`<name>_1.png`, ... next to where `<name>.png` would go. Any other extra input: `--extra NAME=JSON`.
+`<name>_1.png`, ... next to where `<name>.png` would go. A multi-domain model given no `--target-domain` translates
+to every domain and writes `<name>_<domain>.png` for each. Any other extra input: `--extra NAME=JSON`.
 
 Examples:
     python -m i2i_keras.translate --model exports/facades --input photo.jpg --output photo_labels.png
@@ -115,7 +116,11 @@ def _run(args) -> int:
     specs = _extra_specs(signature)
     extras = _parse_extras(args.extra, specs, mode, require_all=False)
     extras.update(_option_extras(args, {k: v for k, v in specs.items() if k not in extras}, specs, mode, metadata))
-    missing = sorted(set(specs) - set(extras))
+    sweep = None
+    if _TARGET_DOMAIN in specs and _TARGET_DOMAIN not in extras:
+        # No target given: translate to every domain, one file per domain, named after it.
+        sweep = _all_domains(metadata)
+    missing = sorted(set(specs) - set(extras) - ({_TARGET_DOMAIN} if sweep else set()))
     if missing:
         raise CliError("--extra", f"mode {mode!r} needs the extra inputs {missing} (pass --extra NAME=JSON)")
     multiple = signature.structured_outputs["images"].shape.rank == 2
@@ -123,15 +128,41 @@ def _run(args) -> int:
         count = int(extras[_NUM_SAMPLES].numpy()) if _NUM_SAMPLES in extras else None
         if count is None:
             raise CliError("--mode", f"mode {mode!r} returns several images per input but takes no num_samples")
-        jobs = _expand_jobs(jobs, count, args.overwrite)
+        jobs = _expand_jobs(jobs, [str(i) for i in range(count)], args.overwrite)
+    elif sweep:
+        jobs = _expand_jobs(jobs, [name for _, name in sweep], args.overwrite)
 
     for source, targets in jobs:
         data = _read(source)
-        outputs = _translate(signature, data, extras, source)
-        for target, png in zip(targets if multiple else [targets], outputs if multiple else [outputs]):
+        if sweep and not multiple:
+            outputs = [_translate(signature, data, {**extras, _TARGET_DOMAIN: _domain_tensor(index, specs)}, source)
+                       for index, _ in sweep]
+        else:
+            outputs = _translate(signature, data, extras, source)
+        single = not multiple and not sweep
+        for target, png in zip([targets] if single else targets, [outputs] if single else outputs):
             _write_atomic(target, png, args.overwrite)
             print(f"{source} -> {target}")
     return 0
+
+
+def _all_domains(metadata: dict) -> list:
+    names = list(metadata.get("domain_names") or [])
+    count = metadata.get("num_domains") or len(names)
+    if not count:
+        raise CliError("--target-domain", "the model does not say how many domains it has; pass --target-domain")
+    names = names if len(names) == count else [str(i) for i in range(count)]
+    return list(enumerate(_safe_name(n) for n in names))
+
+
+def _safe_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name)) or "domain"
+
+
+def _domain_tensor(index: int, specs: dict):
+    import tensorflow as tf
+
+    return tf.constant([index], specs[_TARGET_DOMAIN].dtype)
 
 
 _TARGET_DOMAIN, _NUM_SAMPLES, _SEED, _REFERENCE = "target_domain", "num_samples", "seed", "reference"
@@ -183,18 +214,19 @@ def _option_extras(args, specs: dict, all_specs: dict, mode: str, metadata: dict
     if _REFERENCE in specs and args.reference is not None:
         _check_readable(args.reference)
         values[_REFERENCE] = tf.constant([_read(args.reference)])
-    missing = [given[n][0] for n in specs if n in given and n not in values]
+    # A missing target domain means "every domain" (see _run).
+    missing = [given[n][0] for n in specs if n in given and n not in values and n != _TARGET_DOMAIN]
     if missing:
         raise CliError(missing[0], f"mode {mode!r} needs {missing[0]}")
     return values
 
 
-def _expand_jobs(jobs: list, count: int, overwrite: bool) -> list:
-    """(input, [output_0, ..., output_{N-1}]) with the same up-front checks as single outputs."""
+def _expand_jobs(jobs: list, labels: list, overwrite: bool) -> list:
+    """(input, [output_<label>, ...]) with the same up-front checks as single outputs."""
     expanded = []
     for source, target in jobs:
         stem, suffix = os.path.splitext(target)
-        targets = [f"{stem}_{i}{suffix}" for i in range(count)]
+        targets = [f"{stem}_{label}{suffix}" for label in labels]
         for path in targets:
             if os.path.realpath(path) == os.path.realpath(source):
                 raise CliError(path, "output path is the input file")

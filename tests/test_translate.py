@@ -280,7 +280,6 @@ def test_reference_and_target_domain_flags(multimodal_export, tmp_path):
     (["--mode", "a2b_sample", "--target-domain", "1"], "does not take target_domain"),
     (["--mode", "a2b", "--seed", "3"], "does not take seed"),
     (["--mode", "a2b_reference"], "needs --reference"),
-    (["--mode", "domain"], "needs --target-domain"),
     (["--mode", "a2b_sample", "--num-samples", "0"], "must be >= 1"),
     (["--mode", "domain", "--target-domain", "5"], "out of range: the model has 5 domains (0=v0"),
     (["--mode", "domain", "--target-domain", "black"], "not a domain index or name"),
@@ -292,3 +291,15 @@ def test_method_flag_errors_are_one_line(multimodal_export, tmp_path, capsys, fl
     lines = _error_lines(capsys)
     assert len(lines) == 1 and message in lines[0]
     assert not list(tmp_path.glob("o*.png"))
+
+
+def test_no_target_domain_translates_to_every_domain(multimodal_export, tmp_path, capsys):
+    _, _, base = multimodal_export
+    source = _write_png(tmp_path / "in.png", 6, 7)
+    assert main(["--model", base, "--mode", "domain", "--input", source, "--output", str(tmp_path / "o.png")]) == 0
+    written = sorted(p.name for p in tmp_path.glob("o_*.png"))
+    assert written == ["o_v0.png", "o_v1.png", "o_v2.png", "o_v3.png", "o_white.png"]
+    assert _read_png(tmp_path / "o_v0.png").max() == 0 and _read_png(tmp_path / "o_white.png").min() == 255
+    # Nothing is overwritten: a second run stops before writing and names the first existing file.
+    assert main(["--model", base, "--mode", "domain", "--input", source, "--output", str(tmp_path / "o.png")]) == 2
+    assert "o_v0.png: output file exists" in _error_lines(capsys)[0]

@@ -135,3 +135,20 @@ def stargan_discriminator(in_channels=3, num_domains=5, image_size=128, base_fil
     source = keras.layers.Activation("linear", dtype="float32", name="source_logits_f32")(source)
     domain = keras.layers.Activation("linear", dtype="float32", name="domain_logits_f32")(domain)
     return keras.Model(inputs, [source, domain], name=name)
+
+
+def multiscale_patch_discriminator(in_channels=3, base_filters=64, num_layers=3, num_scales=2, norm="instance",
+                                   name="multiscale_patch_discriminator"):
+    """BicycleGAN's discriminator (`D_NLayersMulti`, `basic_256_multi`): `num_scales` PatchGANs
+    (`patch_discriminator`), scale i on the input average-pooled by 2 i times (3x3, stride 2, padding
+    excluded from the average) with base_filters / 2**i filters. Returns the list of logit maps (float32)."""
+    inputs = keras.Input((None, None, in_channels), name="images")
+    outputs = []
+    x = inputs
+    for scale in range(num_scales):
+        if scale:
+            x = keras.layers.AveragePooling2D(3, strides=2, padding="same", name=f"s{scale}_downsample")(x)
+        critic = patch_discriminator(in_channels, max(1, int(round(base_filters / 2 ** scale))), num_layers, norm,
+                                     name=f"s{scale}_patch")
+        outputs.append(critic(x))
+    return keras.Model(inputs, outputs, name=name)

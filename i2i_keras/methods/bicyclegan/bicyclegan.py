@@ -5,7 +5,7 @@ from keras import ops
 from i2i_keras import losses
 from i2i_keras.methods.base import TranslationModel
 from i2i_keras.methods.styles import style_modes
-from i2i_keras.networks import patch_discriminator, style_encoder, unet_generator
+from i2i_keras.networks import multiscale_patch_discriminator, style_encoder, unet_generator
 from i2i_keras.registry import register_method
 
 
@@ -260,20 +260,3 @@ class BicycleGAN(TranslationModel):
 def latent_regression(predicted, latent):
     """cLR-GAN's latent regression: mean |E(G(A, z)) - z| (BicycleGAN eq. 7; the reference's `criterionZ`, L1)."""
     return losses.l1(predicted, latent)
-
-
-def multiscale_patch_discriminator(in_channels=3, base_filters=64, num_layers=3, num_scales=2, norm="instance",
-                                   name="multiscale_patch_discriminator"):
-    """BicycleGAN's discriminator (`D_NLayersMulti`, `basic_256_multi`): `num_scales` PatchGANs
-    (`networks.patch_discriminator`), scale i on the input average-pooled by 2 i times (3x3, stride 2, padding
-    excluded from the average) with base_filters / 2**i filters. Returns the list of logit maps (float32)."""
-    inputs = keras.Input((None, None, in_channels), name="images")
-    outputs = []
-    x = inputs
-    for scale in range(num_scales):
-        if scale:
-            x = keras.layers.AveragePooling2D(3, strides=2, padding="same", name=f"s{scale}_downsample")(x)
-        critic = patch_discriminator(in_channels, max(1, int(round(base_filters / 2 ** scale))), num_layers, norm,
-                                     name=f"s{scale}_patch")
-        outputs.append(critic(x))
-    return keras.Model(inputs, outputs, name=name)
