@@ -13,12 +13,12 @@ demo: venv
 	$(PY) -m i2i_keras.train --method pix2pix --output $(RUN)
 
 test: venv
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 # Library tests on Python 3.11 + tensorflow-cpu 2.21 + Keras 3.15 (no TFX): proves the library on current TF.
 test-modern:
 	@scripts/bootstrap.sh modern
-	$(MODERN) -m pytest -q -m "not learning"
+	$(MODERN) -m pytest -q -n 2 -m "not learning"
 
 bench: venv
 	$(PY) bench/train_step.py

@@ -26,6 +26,6 @@ setup(
     extras_require={
         "pipeline": ["tfx==1.16.0", "apache-beam>=2.74", "dill", "kfp-pipeline-spec", "tensorflow-datasets"],
         "serving": ["tensorflow-serving-api>=2.16", "grpcio"],
-        "test": ["pytest", "scikit-image"],
+        "test": ["pytest", "pytest-xdist", "scikit-image"],
     },
 )

@@ -28,7 +28,7 @@ if [ "$lane" = "modern" ]; then
   install=(-r "$pins")
 else
   venv=.venv; py=$(find_python 3.10); pins=requirements/constraints-py310.txt
-  install=(-c "$pins" "tfx==1.16.0" "apache-beam" "dill" "kfp-pipeline-spec" "tensorflow-datasets" "tensorflow-serving-api" "pytest" "scikit-image" "pyyaml")
+  install=(-c "$pins" "tfx==1.16.0" "apache-beam" "dill" "kfp-pipeline-spec" "tensorflow-datasets" "tensorflow-serving-api" "pytest" "pytest-xdist" "scikit-image" "pyyaml")
 fi
 stamp="$venv/.i2i-stamp"
 want="$(cat "$pins" setup.py | sha256sum | cut -d' ' -f1)"
