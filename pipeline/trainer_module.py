@@ -88,8 +88,13 @@ def run_fn(fn_args: "FnArgs") -> None:
         cfg.train.steps = int(fn_args.train_steps)
     data_kind = get_method(cfg.method).data_kind
     global_batch = cfg.train.batch_size * strategy.num_replicas_in_sync
-    train = make_dataset(_single_pattern(fn_args.train_files, "train"), data_kind, cfg.data, global_batch,
-                         seed=cfg.train.seed, training=True)
+    train_pattern = _single_pattern(fn_args.train_files, "train")
+
+    def train(batch_size: int, skip_batches: int):
+        # The loop picks the batch size (x critic steps for StarGAN-like methods) and the resume position.
+        return make_dataset(train_pattern, data_kind, cfg.data, batch_size, seed=cfg.train.seed, training=True,
+                            skip_batches=skip_batches)
+
     evaluation = make_dataset(_single_pattern(fn_args.eval_files, "eval"), data_kind, cfg.data, global_batch,
                               seed=cfg.train.seed, training=False)
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):

@@ -102,8 +102,9 @@ def run(cfg: ExperimentConfig, output_dir: str, *, resume: bool = False, strateg
     """Trains `cfg` into `output_dir` (see the module docstring for what is written there).
 
     `strategy` defaults to the current one; `train_dataset` / `eval_dataset` replace the configured data (the TFX
-    Trainer passes TFRecord datasets this way); a replacement training stream must itself start at the resumed
-    step.
+    Trainer passes TFRecord datasets this way). `train_dataset` may be a dataset, which must itself start at the
+    resumed step and be batched as the method needs, or better a function `(batch_size, skip_batches) -> dataset`
+    that gets both from here (a method with several critic steps takes `model.batches_per_step` batches per step).
     """
     from i2i_keras.export import export_for_serving
 
@@ -142,6 +143,8 @@ def run(cfg: ExperimentConfig, output_dir: str, *, resume: bool = False, strateg
 
     replicas = strategy.num_replicas_in_sync
     global_batch = cfg.train.batch_size * replicas
+    if callable(train_dataset):
+        train_dataset = train_dataset(global_batch * model.batches_per_step, start_step)
     if train_dataset is None or eval_dataset is None:
         train_ds, eval_ds = make_datasets(cfg, model.data_kind, global_batch, start_step, model.batches_per_step)
         train_dataset = train_ds if train_dataset is None else train_dataset

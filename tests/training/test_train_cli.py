@@ -163,3 +163,24 @@ def test_resume_of_a_finished_run_is_refused_before_writing_and_new_lr_applies(t
     np.testing.assert_allclose(float(model.optimizer.learning_rate), 1e-5, rtol=1e-6)
     np.testing.assert_allclose(float(model.d_optimizer.learning_rate), 3e-5, rtol=1e-6)
     assert keras.config.dtype_policy().name == "float32"
+
+
+def test_dataset_function_gets_the_batch_of_several_critic_steps_and_the_resume_position(tmp_path):
+    """The TFX Trainer passes `train_dataset` as a function: the loop gives it the batch a step consumes (StarGAN's
+    tiny config: 2 critic steps x batch 2) and, on resume, the step to start from."""
+    from i2i_keras.data import make_dataset
+
+    cfg = tiny_config("stargan", ["train.steps=2", "train.eval_batches=1", "data.domains=[t_shirt, trouser, bag]"])
+    calls = []
+
+    def train(batch_size, skip_batches):
+        calls.append((batch_size, skip_batches))
+        return make_dataset(None, "multi_domain", cfg.data, batch_size, seed=0, training=True,
+                            skip_batches=skip_batches)
+
+    result = run(cfg, str(tmp_path / "run"), export=False, verbose=0, train_dataset=train)
+    assert calls == [(cfg.train.batch_size * 2, 0)]
+    assert result.steps == 2 and int(result.model.d_optimizer.iterations.numpy()) == 4
+    cfg.train.steps = 4
+    run(cfg, str(tmp_path / "run"), resume=True, export=False, verbose=0, train_dataset=train)
+    assert calls[-1] == (cfg.train.batch_size * 2, 2)
