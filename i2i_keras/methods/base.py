@@ -382,6 +382,25 @@ class TranslationModel(keras.Model):
                 "modes": list(self.translation_modes())}
 
 
+def direction_modes(model, a2b: Callable, b2a: Callable, how: str = "") -> dict:
+    """The `a2b` and `b2a` modes of a two-domain method; `b2a` takes domain-B images (`model.out_channels`)."""
+    return {"a2b": TranslationMode(a2b, description=f"A -> B{how}"),
+            "b2a": TranslationMode(b2a, description=f"B -> A{how}", input_channels=model.out_channels)}
+
+
+def round_trip_grid(model, batch: dict) -> list:
+    """Sample-grid columns of a two-domain method: domain-A input | translated to B | translated back to A."""
+    fake_b = model.translate(batch["domain_a"], mode="a2b")
+    return [batch["domain_a"], fake_b, model.translate(fake_b, mode="b2a")]
+
+
+def check_positive_ints(**values) -> None:
+    """Raises a ValueError naming the first argument that is not a positive integer (a bool is not one)."""
+    for arg, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"`{arg}` must be a positive integer. Received: {arg}={value!r}")
+
+
 def _split_batch(batch: dict, parts: int) -> list:
     """Chunk k = rows k, k + parts, k + 2 parts, ...: each replica holds a contiguous slice of the global batch, so
     strided chunks of the slices are exactly the global batch's strided chunks (N replicas take the same critic steps

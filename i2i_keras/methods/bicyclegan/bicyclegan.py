@@ -3,7 +3,7 @@ import tensorflow as tf
 from keras import ops
 
 from i2i_keras import losses
-from i2i_keras.methods.base import TranslationModel
+from i2i_keras.methods.base import TranslationModel, check_positive_ints
 from i2i_keras.methods.styles import style_modes
 from i2i_keras.networks import multiscale_patch_discriminator, style_encoder, unet_generator
 from i2i_keras.registry import register_method
@@ -93,12 +93,9 @@ class BicycleGAN(TranslationModel):
                  encoder_downsampling=4, disc_filters=64, disc_layers=3, disc_scales=2, gan_mode="lsgan", **kwargs):
         super().__init__(**kwargs)
         losses.check_gan_mode(gan_mode)
-        positive = {"base_filters": base_filters, "latent_dim": latent_dim, "encoder_filters": encoder_filters,
-                    "encoder_downsampling": encoder_downsampling, "disc_filters": disc_filters,
-                    "disc_layers": disc_layers, "disc_scales": disc_scales}
-        for arg, value in positive.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{arg}` must be a positive integer. Received: {arg}={value!r}")
+        check_positive_ints(base_filters=base_filters, latent_dim=latent_dim, encoder_filters=encoder_filters,
+                            encoder_downsampling=encoder_downsampling, disc_filters=disc_filters,
+                            disc_layers=disc_layers, disc_scales=disc_scales)
         if disc_filters < 2 ** (disc_scales - 1):
             raise ValueError(f"`disc_filters` must leave at least one filter at the coarsest of {disc_scales} scales "
                              f"(it halves per scale). Received: disc_filters={disc_filters}, "

@@ -1,6 +1,6 @@
 from i2i_keras import losses
 from i2i_keras.layers import ImagePool
-from i2i_keras.methods.base import TranslationMode, TranslationModel
+from i2i_keras.methods.base import TranslationModel, direction_modes, round_trip_grid
 from i2i_keras.networks import patch_discriminator, resnet_generator
 from i2i_keras.registry import register_method
 
@@ -118,15 +118,11 @@ class CycleGAN(TranslationModel):
         return terms
 
     def translation_modes(self):
-        return {
-            "a2b": TranslationMode(lambda images: self.generator_ab(images, training=False), description="A -> B"),
-            "b2a": TranslationMode(lambda images: self.generator_ba(images, training=False), description="B -> A",
-                                   input_channels=self.out_channels),
-        }
+        return direction_modes(self, lambda images: self.generator_ab(images, training=False),
+                               lambda images: self.generator_ba(images, training=False))
 
     def sample_grid(self, batch):
-        fake_b = self.translate(batch["domain_a"], mode="a2b")
-        return [batch["domain_a"], fake_b, self.translate(fake_b, mode="b2a")]
+        return round_trip_grid(self, batch)
 
     def get_config(self):
         return {**super().get_config(), "base_filters": self.base_filters, "num_blocks": self.num_blocks,

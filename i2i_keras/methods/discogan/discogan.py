@@ -1,7 +1,7 @@
 from keras import ops
 
 from i2i_keras import losses
-from i2i_keras.methods.base import TranslationMode, TranslationModel
+from i2i_keras.methods.base import TranslationModel, check_positive_ints, direction_modes, round_trip_grid
 from i2i_keras.networks import dcgan_discriminator, encoder_decoder_generator
 from i2i_keras.registry import register_method
 
@@ -62,9 +62,7 @@ class DiscoGAN(TranslationModel):
 
     def __init__(self, base_filters=64, num_downs=4, disc_layers=4, norm="batch", **kwargs):
         super().__init__(**kwargs)
-        for arg, value in (("base_filters", base_filters), ("num_downs", num_downs), ("disc_layers", disc_layers)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{arg}` must be a positive integer. Received: {arg}={value!r}")
+        check_positive_ints(base_filters=base_filters, num_downs=num_downs, disc_layers=disc_layers)
         if norm not in ("batch", "instance", "none"):
             raise ValueError(f"`norm` must be 'batch', 'instance' or 'none'. Received: norm={norm!r}")
         if self.image_size % 2 ** num_downs:
@@ -134,15 +132,11 @@ class DiscoGAN(TranslationModel):
         return terms
 
     def translation_modes(self):
-        return {
-            "a2b": TranslationMode(lambda images: self.generator_ab(images, training=False), description="A -> B"),
-            "b2a": TranslationMode(lambda images: self.generator_ba(images, training=False), description="B -> A",
-                                   input_channels=self.out_channels),
-        }
+        return direction_modes(self, lambda images: self.generator_ab(images, training=False),
+                               lambda images: self.generator_ba(images, training=False))
 
     def sample_grid(self, batch):
-        fake_b = self.translate(batch["domain_a"], mode="a2b")
-        return [batch["domain_a"], fake_b, self.translate(fake_b, mode="b2a")]
+        return round_trip_grid(self, batch)
 
     def get_config(self):
         return {**super().get_config(), "base_filters": self.base_filters, "num_downs": self.num_downs,

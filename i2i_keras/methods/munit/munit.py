@@ -1,7 +1,7 @@
 from keras import ops
 
 from i2i_keras import losses
-from i2i_keras.methods.base import TranslationModel
+from i2i_keras.methods.base import TranslationModel, check_positive_ints
 from i2i_keras.methods.styles import style_modes
 from i2i_keras.networks import adain_decoder, content_encoder, multiscale_discriminator, style_encoder
 from i2i_keras.networks.style import INITS
@@ -89,12 +89,9 @@ class MUNIT(TranslationModel):
         losses.check_gan_mode(gan_mode)
         if init not in INITS:
             raise ValueError(f"`init` must be one of {list(INITS)}. Received: init={init!r}")
-        positive = {"base_filters": base_filters, "num_downsampling": num_downsampling, "style_dim": style_dim,
-                    "mlp_dim": mlp_dim, "style_downsampling": style_downsampling, "disc_filters": disc_filters,
-                    "disc_layers": disc_layers, "disc_scales": disc_scales}
-        for arg, value in positive.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{arg}` must be a positive integer. Received: {arg}={value!r}")
+        check_positive_ints(base_filters=base_filters, num_downsampling=num_downsampling, style_dim=style_dim,
+                            mlp_dim=mlp_dim, style_downsampling=style_downsampling, disc_filters=disc_filters,
+                            disc_layers=disc_layers, disc_scales=disc_scales)
         if isinstance(num_blocks, bool) or not isinstance(num_blocks, int) or num_blocks < 0:
             raise ValueError(f"`num_blocks` must be a non-negative integer. Received: num_blocks={num_blocks!r}")
         if self.image_size % (2 ** num_downsampling):

@@ -1,7 +1,7 @@
 from keras import ops
 
 from i2i_keras import losses
-from i2i_keras.methods.base import TranslationMode, TranslationModel
+from i2i_keras.methods.base import TranslationModel, direction_modes, round_trip_grid
 from i2i_keras.networks import content_encoder, conv_decoder, multiscale_discriminator, residual_stack
 from i2i_keras.registry import register_method
 
@@ -194,17 +194,12 @@ class UNIT(TranslationModel):
         return terms
 
     def translation_modes(self):
-        return {
-            "a2b": TranslationMode(lambda images: self.decode(self.encode(images, "a"), "b"),
-                                   description="A -> B through the shared latent mean"),
-            "b2a": TranslationMode(lambda images: self.decode(self.encode(images, "b"), "a"),
-                                   description="B -> A through the shared latent mean",
-                                   input_channels=self.out_channels),
-        }
+        return direction_modes(self, lambda images: self.decode(self.encode(images, "a"), "b"),
+                               lambda images: self.decode(self.encode(images, "b"), "a"),
+                               how=" through the shared latent mean")
 
     def sample_grid(self, batch):
-        fake_b = self.translate(batch["domain_a"], mode="a2b")
-        return [batch["domain_a"], fake_b, self.translate(fake_b, mode="b2a")]
+        return round_trip_grid(self, batch)
 
     def get_config(self):
         return {**super().get_config(), "base_filters": self.base_filters, "enc_blocks": self.enc_blocks,
