@@ -22,9 +22,7 @@ from typing import Any, Optional
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """A configuration file or override is invalid; the message names the key and the received value."""
+from i2i_keras.errors import ConfigError  # re-exported: `from i2i_keras.config import ConfigError`
 
 
 @dataclasses.dataclass

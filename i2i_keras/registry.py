@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from i2i_keras.errors import ConfigError
+
 _METHODS: dict[str, type] = {}
 
 
@@ -21,12 +23,13 @@ def register_method(name: str):
 
 
 def get_method(name: str) -> type:
-    """Returns the class registered under `name`; raises ValueError listing the valid names otherwise."""
+    """Returns the class registered under `name`; raises ConfigError (a ValueError) listing the valid names otherwise."""
     _ensure_methods_imported()
     try:
         return _METHODS[name]
     except (KeyError, TypeError):
-        raise ValueError(f"Unknown method {name!r}. Available: {sorted(_METHODS)}. Received: method={name!r}") from None
+        raise ConfigError(f"Unknown method {name!r}. Available: {sorted(_METHODS)}. Received: method={name!r}",
+                          code="unknown_method") from None
 
 
 def list_methods() -> list[str]:

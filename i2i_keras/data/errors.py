@@ -1,22 +1,5 @@
-"""The one exception type the data layer raises for bad input data."""
+"""The data layer's exception type, defined with the library's other error types in `i2i_keras.errors`."""
 
-from __future__ import annotations
+from i2i_keras.errors import DataError
 
-
-class DataError(ValueError):
-    """Input data is missing, unreadable or unusable.
-
-    The message is always one line, ``"<path>: <reason>"``, so it can be grepped from logs and shown as is.
-
-    Args:
-        path: the file, folder, glob or spec the problem is about.
-        reason: what is wrong with it (and, where it helps, what to do).
-    """
-
-    def __init__(self, path: str, reason: str):
-        self.path = str(path)
-        self.reason = " ".join(str(reason).split())
-        super().__init__(f"{self.path}: {self.reason}")
-
-    def __reduce__(self):
-        return (type(self), (self.path, self.reason))
+__all__ = ["DataError"]
