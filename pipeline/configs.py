@@ -14,7 +14,8 @@ from i2i_keras.config import parse_value
 
 # The Trainer's run_fn, by module path: the package is installed wherever the pipeline runs (the local runner's
 # environment, the Kubeflow image), so no module file has to be packaged and uploaded.
-TRAINER_RUN_FN = "pipeline.trainer_module.run_fn"
+# Derived from this package's real name: `pipeline` in a checkout, `i2i_keras_pipeline` when installed.
+TRAINER_RUN_FN = f"{__package__}.trainer_module.run_fn"
 # TF Serving model name, i.e. the folder under the serving root: <serving root>/<MODEL_NAME>/<version>/.
 MODEL_NAME = "i2i"
 METADATA_FILE = "metadata.sqlite"

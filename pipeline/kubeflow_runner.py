@@ -18,7 +18,7 @@ import os
 import sys
 from typing import Optional
 
-from pipeline import run as run_cli
+from . import run as run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +33,7 @@ def compile_pipeline(args: argparse.Namespace) -> str:
     """Writes the KFP V2 pipeline JSON described by `args`; returns its path."""
     from tfx import v1 as tfx
 
-    from pipeline import configs
+    from . import configs
 
     pipeline = run_cli.build_pipeline(args, metadata=False)
     output_file = args.output_file or f"{args.pipeline_name or configs.pipeline_name_for(args.method)}.json"

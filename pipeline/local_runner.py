@@ -15,6 +15,7 @@ I2I_PIPELINE_ARGS set for both commands. The pipeline name is ``i2i-<method>`` u
 Unlike ``python -m pipeline.run``, this entry point prints no summary (TFX's logs tell the outcome).
 """
 
+import importlib
 import os
 import shlex
 import sys
@@ -28,7 +29,10 @@ _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 if __name__ == "__main__":
     sys.path.insert(0, _REPO_ROOT)
 
-from pipeline import run as run_cli  # noqa: E402
+if __package__:  # imported as a module: `pipeline` in a checkout, `i2i_keras_pipeline` when installed
+    from . import run as run_cli
+else:  # run as a script (the TFX CLI): import the package by its folder's name
+    run_cli = importlib.import_module(os.path.basename(os.path.dirname(os.path.realpath(__file__))) + ".run")
 
 
 def main(argv: list) -> int:

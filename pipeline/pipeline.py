@@ -15,11 +15,11 @@ from tfx import v1 as tfx
 
 from i2i_keras.config import ExperimentConfig
 from i2i_keras.registry import get_method
-from pipeline import configs
-from pipeline.components.evaluate import ImageEvaluator
-from pipeline.components.evaluate import validate_thresholds
-from pipeline.components.images_to_examples import IngestOptions
-from pipeline.components.ingest import ImageIngest
+from . import configs
+from .components.evaluate import ImageEvaluator
+from .components.evaluate import validate_thresholds
+from .components.images_to_examples import IngestOptions
+from .components.ingest import ImageIngest
 
 
 def create_pipeline(

@@ -55,8 +55,8 @@ def build_pipeline(args: argparse.Namespace, *, metadata: bool = True, pipeline_
     from tfx import v1 as tfx
 
     from i2i_keras.registry import get_method
-    from pipeline import configs
-    from pipeline.pipeline import create_pipeline
+    from . import configs
+    from .pipeline import create_pipeline
 
     if metadata and not os.path.isdir(args.data):
         # Checked here for local runs (Kubeflow lists --data inside the cluster): fail before any component starts.
@@ -100,7 +100,7 @@ def summarize(output_root: str, pipeline_name: str) -> dict:
     from ml_metadata.metadata_store import metadata_store
     from ml_metadata.proto import metadata_store_pb2
 
-    from pipeline import configs
+    from . import configs
 
     connection = metadata_store_pb2.ConnectionConfig()
     connection.sqlite.filename_uri = os.path.join(output_root, configs.METADATA_FILE)
@@ -139,7 +139,7 @@ def summarize(output_root: str, pipeline_name: str) -> dict:
 
 def report(args: argparse.Namespace) -> dict:
     """Writes ROOT/last_run.json and prints the run's outcome."""
-    from pipeline import configs
+    from . import configs
 
     summary = summarize(args.output, args.pipeline_name or configs.pipeline_name_for(args.method))
     path = os.path.join(args.output, configs.LAST_RUN_FILE)
@@ -159,7 +159,7 @@ def expected_errors() -> tuple:
     """Errors that mean bad input (reported as one line), not a bug."""
     from i2i_keras.config import ConfigError
     from i2i_keras.data import DataError
-    from pipeline.components.evaluate import EvaluationError
+    from .components.evaluate import EvaluationError
 
     return ConfigError, DataError, EvaluationError, ValueError, FileNotFoundError
 

@@ -44,9 +44,9 @@ from tfx.components.util import examples_utils
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
-from pipeline.components.images_to_examples import SPLITS
-from pipeline.components.images_to_examples import IngestOptions
-from pipeline.components.images_to_examples import run_ingestion
+from .images_to_examples import SPLITS
+from .images_to_examples import IngestOptions
+from .images_to_examples import run_ingestion
 
 
 @tfx.dsl.components.component(use_beam=True)
