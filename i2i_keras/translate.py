@@ -2,10 +2,11 @@
 
 `--model` is a model base path (its highest integer version is used) or one version directory written by
 `i2i_keras.export.export_for_serving`. The CLI runs the SavedModel's `<mode>_bytes` signature, the one serving
-uses, so what it produces is what TF Serving would return. `--input` is an image file (then `--output` is a .png
-file, or an existing directory to write `<input stem>.png` into) or a directory (then every image in it, not
-recursively, is translated into the `--output` directory, keeping file names with a .png suffix). Outputs have
-the inputs' sizes.
+uses, so what it produces is what TF Serving would return (the export is loaded with
+`i2i_keras.evaluation.exported.ServedModel`, the loader the evaluators use). `--input` is an image file (then
+`--output` is a .png file, or an existing directory to write `<input stem>.png` into) or a directory (then every
+image in it, not recursively, is translated into the `--output` directory, keeping file names with a .png
+suffix). Outputs have the inputs' sizes.
 
 Errors (missing or invalid model, unreadable, empty or corrupt image, output equal to an input, existing output
 without `--overwrite`, unknown mode) print one line `error: <path or option>: <reason>` on stderr and exit with
@@ -90,21 +91,26 @@ def main(argv: Optional[list] = None) -> int:
 
 
 def _run(args) -> int:
-    from i2i_keras import export
+    from i2i_keras.errors import RequestError
+    from i2i_keras.evaluation.exported import ServedModel
+    from i2i_keras.evaluation.exported import resolve_export
 
     try:
-        version_dir = export.resolve_version_dir(args.model)
-    except (OSError, ValueError) as err:
+        version_dir = resolve_export(args.model)
+    except RequestError as err:
         raise CliError(f"--model {args.model}", _strip_path(err, args.model)) from None
     jobs = [] if args.list_modes else _plan(args.input, args.output, args.overwrite)
 
-    loaded, metadata = _load(version_dir)
-    modes = _modes(loaded, metadata)
+    try:
+        served = ServedModel(version_dir)
+    except RequestError as err:
+        raise CliError(f"--model {version_dir}", _strip_path(err, version_dir)) from None
+    metadata, modes = served.metadata, served.modes
     if args.list_modes:
         if metadata.get("domain_names"):
             print("domains: " + ", ".join(f"{i}={n}" for i, n in enumerate(metadata["domain_names"])))
         for name in modes:
-            extras = _extra_specs(loaded.signatures[name + export.BYTES_SUFFIX])
+            extras = served.extra_specs(name)
             note = "" if not extras else "  (extra inputs: " + ", ".join(
                 f"{k} {v.dtype.name} {v.shape.as_list()}" for k, v in extras.items()) + ")"
             print(name + note)
@@ -112,8 +118,8 @@ def _run(args) -> int:
     mode = args.mode or modes[0]
     if mode not in modes:
         raise CliError(f"--mode {mode}", f"unknown mode; available: {', '.join(modes)}")
-    signature = loaded.signatures[mode + export.BYTES_SUFFIX]
-    specs = _extra_specs(signature)
+    signature = served.signature(mode)
+    specs = served.extra_specs(mode)
     extras = _parse_extras(args.extra, specs, mode, require_all=False)
     extras.update(_option_extras(args, {k: v for k, v in specs.items() if k not in extras}, specs, mode, metadata))
     sweep = None
@@ -123,7 +129,7 @@ def _run(args) -> int:
     missing = sorted(set(specs) - set(extras) - ({_TARGET_DOMAIN} if sweep else set()))
     if missing:
         raise CliError("--extra", f"mode {mode!r} needs the extra inputs {missing} (pass --extra NAME=JSON)")
-    multiple = signature.structured_outputs["images"].shape.rank == 2
+    multiple = served.returns_several(mode)
     if multiple:
         count = int(extras[_NUM_SAMPLES].numpy()) if _NUM_SAMPLES in extras else None
         if count is None:
@@ -295,37 +301,6 @@ def _read(path: str) -> bytes:
     if not data:
         raise CliError(path, "empty file (0 bytes), not an image")
     return data
-
-
-def _load(version_dir: str):
-    import tensorflow as tf
-
-    from i2i_keras import export
-
-    try:
-        loaded = tf.saved_model.load(version_dir)
-    except Exception as err:  # noqa: BLE001 - any failure to load is reported as one line
-        raise CliError(f"--model {version_dir}", f"cannot load SavedModel ({type(err).__name__}: "
-                                                 f"{_first_line(err)})") from None
-    metadata = export.read_metadata(version_dir) or {}
-    return loaded, metadata
-
-
-def _modes(loaded, metadata: dict) -> list:
-    from i2i_keras import export
-
-    bytes_signatures = [k[: -len(export.BYTES_SUFFIX)] for k in loaded.signatures if k.endswith(export.BYTES_SUFFIX)]
-    modes = [m for m in metadata.get("modes", []) if m in bytes_signatures] or bytes_signatures
-    if not modes:
-        raise CliError("--model", "the SavedModel has no <mode>_bytes signature; was it written by "
-                                  "i2i_keras.export.export_for_serving?")
-    return modes
-
-
-def _extra_specs(signature) -> dict:
-    specs = dict(signature.structured_input_signature[1])
-    specs.pop("images", None)
-    return specs
 
 
 def _parse_extras(items: list, specs: dict, mode: str, require_all: bool = True) -> dict:

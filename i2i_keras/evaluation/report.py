@@ -1,0 +1,131 @@
+"""`evaluate_export`: an export (and the last blessed one) on the eval split of an Examples artifact -> a report with
+the metrics, the checks and the blessing decision. Kind-agnostic: the export's metadata names its data kind, the
+registry (`i2i_keras.data.kinds`) gives that kind's evaluator, metric directions and schema."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Iterator, Mapping, Optional
+
+import tensorflow as tf
+
+from i2i_keras.data import kinds
+from i2i_keras.errors import DataError
+from i2i_keras.errors import RequestError
+from i2i_keras.evaluation.blessing import NON_FINITE_NOTE
+from i2i_keras.evaluation.blessing import check_blessing
+from i2i_keras.evaluation.blessing import validate_thresholds
+from i2i_keras.evaluation.exported import BYTES_SUFFIX
+from i2i_keras.evaluation.exported import ServedModel
+from i2i_keras.evaluation.exported import first_line
+
+EVAL_SPLIT = "Split-eval"
+
+
+def eval_split_dir(examples_uri: str) -> str:
+    return os.path.join(examples_uri, EVAL_SPLIT)
+
+
+def read_eval_records(examples_uri: str, kind_name: str, parse: Callable[[Any, str], dict]) -> Iterator[dict]:
+    """The records of ``<examples_uri>/Split-eval/*`` (GZIP when the shard names end in .gz), each parsed with
+    ``parse(record, kind_name)``, lazily: an evaluator reads only what it needs.
+
+    Raises:
+        DataError: no shards (``no_eval_shards``), records that do not match the kind's schema
+            (``schema_mismatch``), unreadable shards (``corrupt``).
+    """
+    split_dir = eval_split_dir(examples_uri)
+    files = sorted(tf.io.gfile.glob(os.path.join(split_dir, "*")))
+    if not files:
+        raise DataError(split_dir, "no eval TFRecord shards", code="no_eval_shards")
+    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP" if files[0].endswith(".gz") else "")
+    iterator = iter(dataset)
+    while True:
+        try:
+            record = next(iterator)
+        except StopIteration:
+            return
+        except tf.errors.OpError as err:
+            raise DataError(split_dir, f"cannot read the eval shards ({first_line(err)})", code="corrupt") from None
+        try:
+            parsed = parse(record, kind_name)
+        except tf.errors.InvalidArgumentError as err:
+            raise DataError(split_dir, f"eval records do not match the {kind_name!r} schema ({first_line(err)})",
+                            code="schema_mismatch") from None
+        yield parsed
+
+
+def kind_of(model: ServedModel):
+    """The registered data kind named in the export's metadata; RequestError ``unsupported_data_kind`` otherwise."""
+    kind = kinds.find(model.data_kind) if isinstance(model.data_kind, str) else None
+    if kind is None:
+        raise RequestError(f"{model.version_dir}: the export's metadata names no known data kind "
+                           f"(data_kind={model.data_kind!r}; known: {kinds.names()}); export it with "
+                           f"i2i_keras.export.export_for_serving", code="unsupported_data_kind")
+    return kind
+
+
+def _checked_metrics(metrics: Mapping[str, Any], kind: Any, evaluator: Any) -> dict:
+    undeclared = sorted(set(metrics) - set(kind.metrics))
+    if undeclared:  # a defect in the kind's declaration or its evaluator, not in the user's input
+        raise RuntimeError(f"{type(evaluator).__name__} returned metrics {undeclared} that data kind {kind.name!r} "
+                           f"does not declare (declared: {sorted(kind.metrics)})")
+    return {name: (None if value is None else float(value)) for name, value in metrics.items()}
+
+
+def evaluate_export(model_path: str, examples_uri: str, thresholds: Mapping[str, Any],
+                    baseline_path: Optional[str] = None, max_examples: int = 64, seed: int = 0) -> dict:
+    """Evaluates the export at `model_path` (and the baseline export, if any, on the same images) on the eval split
+    and decides the blessing (`i2i_keras.evaluation.blessing`).
+
+    Returns:
+        The report: ``model``, ``method``, ``data_kind``, ``mode`` and ``signature`` (what was called),
+        ``num_images``, ``feature_network``, ``protocol``, ``metrics``, ``reference``, ``baseline`` (None, or its
+        ``path``, ``method``, ``metrics``; or ``skipped`` with the reason), ``thresholds``, ``checks``, ``blessed``
+        and ``json_note``. Values may be NaN or infinite: write it with `blessing.to_json`.
+
+    Raises:
+        RequestError: the export cannot be loaded or called as the evaluation needs.
+        DataError: the eval split is missing, unreadable or holds nothing to evaluate on.
+        ConfigError: invalid thresholds or `max_examples`.
+    """
+    model = ServedModel(model_path)
+    kind = kind_of(model)
+    thresholds = validate_thresholds(kind, thresholds)
+    evaluator_class = kind.evaluator()
+    records = read_eval_records(examples_uri, kind.name, evaluator_class.parse)
+    evaluator = evaluator_class(records, model.metadata, seed=seed, max_examples=max_examples,
+                                source=eval_split_dir(examples_uri))
+    metrics = _checked_metrics(evaluator.metrics(model), kind, evaluator)
+    mode = model.mode
+
+    baseline_report = None
+    baseline_metrics = None
+    if baseline_path:
+        baseline = ServedModel(baseline_path)
+        reason = evaluator.incompatibility(baseline.metadata)
+        if reason:
+            baseline_report = {"path": baseline_path, "skipped": f"baseline {reason}"}
+        else:
+            baseline_metrics = _checked_metrics(evaluator.metrics(baseline), kind, evaluator)
+            baseline_report = {"path": baseline_path, "method": baseline.method, "mode": baseline.mode,
+                               "metrics": baseline_metrics}
+    blessed, checks = check_blessing(metrics, thresholds, baseline_metrics, directions=kind.metrics)
+    return {
+        "model": model_path,
+        "method": model.method,
+        "data_kind": kind.name,
+        "mode": mode,
+        "signature": mode + BYTES_SUFFIX,
+        "num_images": evaluator.num_images,
+        "feature_network": evaluator.feature_network,
+        "protocol": evaluator.protocol,
+        "metrics": metrics,
+        "directions": dict(kind.metrics),
+        "reference": dict(evaluator.reference),
+        "baseline": baseline_report,
+        "thresholds": thresholds,
+        "checks": checks,
+        "blessed": blessed,
+        "json_note": NON_FINITE_NOTE,
+    }
