@@ -28,13 +28,8 @@ DEFAULT_BEAM_ARGS = ("--direct_running_mode=multi_processing", "--direct_num_wor
 DEFAULT_EVAL_FRACTION = 0.2
 DEFAULT_MAX_REJECT_FRACTION = 0.05
 DEFAULT_MAX_EVAL_EXAMPLES = 64
-# Blessing defaults: never worse than the last blessed model by more than this (no absolute bar: what is good
-# depends on the data set). Override or extend with --threshold METRIC.CHECK=VALUE.
-DEFAULT_THRESHOLDS = {
-    "paired": {"psnr": {"max_regression": 1.0}},
-    "unpaired": {"domain_accuracy": {"max_regression": 0.2}},
-    "multi_domain": {"domain_accuracy": {"max_regression": 0.2}},
-}
+# Blessing defaults are declared by each data kind (`i2i_keras.data.kinds`: ``default_thresholds``, e.g. never
+# worse than the last blessed model by more than so much); override or extend with --threshold METRIC.CHECK=VALUE.
 
 
 def pipeline_name_for(method: str) -> str:
@@ -64,8 +59,11 @@ def min_image_size_for(cfg: ExperimentConfig) -> int:
 
 
 def merge_thresholds(data_kind: str, items: Optional[list] = None) -> dict:
-    """`DEFAULT_THRESHOLDS[data_kind]` updated with ``METRIC.CHECK=VALUE`` items (VALUE ``none`` removes a check)."""
-    thresholds = {metric: dict(checks) for metric, checks in DEFAULT_THRESHOLDS[data_kind].items()}
+    """The data kind's ``default_thresholds`` (`i2i_keras.data.kinds`) updated with ``METRIC.CHECK=VALUE`` items
+    (VALUE ``none`` removes a check)."""
+    from i2i_keras.data import kinds
+
+    thresholds = {metric: dict(checks) for metric, checks in kinds.get(data_kind).default_thresholds.items()}
     for item in items or []:
         key, sep, text = item.partition("=")
         metric, dot, check = key.strip().partition(".")

@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 from tfx import v1 as tfx
 
 from i2i_keras.config import ExperimentConfig
+from i2i_keras.data import kinds
 from i2i_keras.registry import get_method
 from . import configs
 from .components.evaluate import ImageEvaluator
@@ -51,7 +52,8 @@ def create_pipeline(
         serving_model_dir: TF Serving model base path the Pusher writes versions into
             (`<serving root>/<model name>`).
         config_source: provenance recorded next to the config in the Trainer's custom_config.
-        thresholds: blessing thresholds (`components.evaluate`); default `configs.DEFAULT_THRESHOLDS`.
+        thresholds: blessing thresholds (`i2i_keras.evaluation.blessing`); default: the data kind's
+            ``default_thresholds`` (`i2i_keras.data.kinds`).
         eval_fraction, max_reject_fraction, min_image_size, num_shards: ingestion options (`IngestOptions`).
         max_eval_examples: images per evaluated domain.
         data_fingerprint: `configs.data_fingerprint(data_root)`, so that changed data is not served from cache.
@@ -67,7 +69,7 @@ def create_pipeline(
     IngestOptions(data_kind=data_kind, layout=cfg.data.layout, domains=tuple(cfg.data.domains or ()) or None,
                   eval_fraction=eval_fraction, max_reject_fraction=max_reject_fraction,
                   min_image_size=min_image_size, num_shards=num_shards)
-    thresholds = validate_thresholds(data_kind, configs.DEFAULT_THRESHOLDS[data_kind] if thresholds is None
+    thresholds = validate_thresholds(data_kind, kinds.get(data_kind).default_thresholds if thresholds is None
                                      else thresholds)
 
     ingest = ImageIngest(
