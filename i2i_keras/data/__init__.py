@@ -1,6 +1,6 @@
 """Data layer: TFRecord schema, decoding and augmentation, and readers that yield dict batches per data kind."""
 
-from i2i_keras.data.errors import DataError
+from i2i_keras.errors import DataError
 from i2i_keras.data.readers import default_spec
 from i2i_keras.data.readers import embedded_path
 from i2i_keras.data.readers import inspect_image

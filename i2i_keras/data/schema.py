@@ -11,6 +11,8 @@ Features of one example:
 | ``source``, ``target`` | bytes (encoded image) | paired |
 | ``domain`` | int64 (0 = domain A, 1 = domain B) | unpaired |
 | ``label`` | int64 list (multi-hot over attributes, one-hot over domains) | multi_domain |
+| ``label_mode`` | bytes (``onehot``: one domain per image; ``attributes``: multi-hot) | multi_domain (optional; the
+  data set's label convention, which decides how training targets are sampled) |
 | ``filename`` | bytes | all (optional, for tracing) |
 | ``height``, ``width``, ``channels`` | int64 (of ``image`` or ``source``) | all (optional, informative) |
 """
@@ -22,6 +24,8 @@ from typing import Any, Union
 import numpy as np
 import tensorflow as tf
 
+# The data kinds whose records this schema knows; each is declared (batch keys, readers, ingestion, metrics) in
+# `i2i_keras.data.kinds`.
 DATA_KINDS = ("paired", "unpaired", "multi_domain", "single", "sr")
 
 IMAGE = "image"
@@ -30,11 +34,12 @@ TARGET = "target"
 DOMAIN = "domain"
 LABEL = "label"
 FILENAME = "filename"
+LABEL_MODE = "label_mode"
 HEIGHT = "height"
 WIDTH = "width"
 CHANNELS = "channels"
 
-BYTES_KEYS = (IMAGE, SOURCE, TARGET, FILENAME)
+BYTES_KEYS = (IMAGE, SOURCE, TARGET, FILENAME, LABEL_MODE)
 INT_KEYS = (DOMAIN, HEIGHT, WIDTH, CHANNELS)
 INT_LIST_KEYS = (LABEL,)
 ALL_KEYS = BYTES_KEYS + INT_KEYS + INT_LIST_KEYS
@@ -115,6 +120,7 @@ def _feature_spec(data_kind: str) -> dict:
     required = REQUIRED_KEYS[data_kind]
     spec = {
         FILENAME: tf.io.FixedLenFeature([], tf.string, default_value=""),
+        LABEL_MODE: tf.io.FixedLenFeature([], tf.string, default_value=""),
         HEIGHT: tf.io.FixedLenFeature([], tf.int64, default_value=0),
         WIDTH: tf.io.FixedLenFeature([], tf.int64, default_value=0),
         CHANNELS: tf.io.FixedLenFeature([], tf.int64, default_value=0),
@@ -133,8 +139,8 @@ def parse_example(serialized: tf.Tensor, data_kind: str) -> dict:
     """Parses one serialized example (a scalar string tensor) into raw tensors.
 
     Returns a dict with the kind's required keys (`REQUIRED_KEYS`: encoded images stay ``tf.string``; ``domain``
-    is an int64 scalar; ``label`` an int64 vector) and ``filename``, ``height``, ``width``, ``channels`` (empty /
-    0 when the example does not carry them). Works in graph mode (``tf.data`` maps, ``tf.function``).
+    is an int64 scalar; ``label`` an int64 vector) and ``filename``, ``label_mode``, ``height``, ``width``,
+    ``channels`` (empty / 0 when the example does not carry them). Works in graph mode (``tf.data`` maps, ``tf.function``).
     """
     check_data_kind(data_kind)
     parsed = tf.io.parse_single_example(serialized, _feature_spec(data_kind))

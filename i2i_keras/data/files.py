@@ -1,0 +1,362 @@
+"""Listing and validating image files, on any file system TensorFlow knows (``tf.io.gfile``: local, ``gs://``,
+``s3://`` with tensorflow-io, HDFS, ``ram://``).
+
+This module decides what a folder holds (images, split folders, pair folders, an attributes.csv) and whether an
+image is usable; it reads bytes but builds no dataset. Every problem is a `DataError` naming the path, with a
+reason code (`DataError.code`) that ingestion reports as the reject reason.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import csv
+import io
+import os
+import posixpath
+from typing import Any, Callable, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from i2i_keras.errors import DataError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+TIFF_EXTENSIONS = (".tif", ".tiff")
+SPLIT_NAMES = ("train", "test", "val")
+# Which split folders serve a requested split, in order of preference.
+SPLIT_CANDIDATES = {"train": ("train",), "test": ("test", "val"), "val": ("val", "test")}
+PAIR_FOLDER_NAMES = (("A", "B"), ("source", "target"))
+ATTRIBUTES_FILE = "attributes.csv"
+_TIFF_REASON = "TIFF is not supported (TensorFlow has no TIFF decoder); convert to PNG"
+
+
+# ----------------------------------------------------------------------------------------------- paths
+
+
+def join(folder: str, *names: str) -> str:
+    """Joins path parts; URLs (``gs://b/x``) keep their scheme (``os.path.join`` would too, `normpath` would not)."""
+    return os.path.join(folder, *names) if "://" not in folder else posixpath.join(folder, *names)
+
+
+def relative(path: str, folder: str) -> str:
+    """`path` relative to `folder`, with "/" separators, for local paths and URLs alike."""
+    if "://" in path or "://" in folder:
+        prefix = folder.rstrip("/") + "/"
+        if not path.startswith(prefix):
+            raise ValueError(f"{path!r} is not inside {folder!r}")
+        return path[len(prefix):]
+    return os.path.relpath(path, folder).replace(os.sep, "/")
+
+
+def basename(path: str) -> str:
+    """The last name of a path or URL, trailing separators ignored."""
+    return path.rstrip("/").rstrip(os.sep).replace(os.sep, "/").split("/")[-1]
+
+
+def split_prefixes(split: str) -> tuple:
+    return SPLIT_CANDIDATES.get(split, (split,))
+
+
+def is_dir(path: str) -> bool:
+    try:
+        return tf.io.gfile.isdir(path)
+    except tf.errors.OpError:
+        return False
+
+
+def is_file(path: str) -> bool:
+    try:
+        return tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path)
+    except tf.errors.OpError:
+        return False
+
+
+def subdirs(folder: str) -> list:
+    """Sorted names of the visible sub-folders of `folder`."""
+    names = (n.rstrip("/") for n in tf.io.gfile.listdir(folder))
+    return sorted(n for n in names if n and not n.startswith(".") and is_dir(join(folder, n)))
+
+
+def glob(pattern: str) -> list:
+    return sorted(tf.io.gfile.glob(pattern))
+
+
+def read_bytes(path: str) -> bytes:
+    """The bytes of a file; DataError ``file_not_found`` / ``unreadable``."""
+    try:
+        with tf.io.gfile.GFile(path, "rb") as f:
+            return f.read()
+    except tf.errors.NotFoundError:
+        raise DataError(path, "file not found", code="file_not_found") from None
+    except (tf.errors.OpError, OSError) as e:
+        raise DataError(path, f"cannot read the file: {decoder_message(e)}", code="unreadable") from None
+
+
+def read_text(path: str) -> str:
+    """A UTF-8 text file; DataError ``not_utf8`` naming the file when it is not UTF-8."""
+    data = read_bytes(path)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(path, f"not UTF-8 text (byte {e.start}: {data[e.start:e.start + 1]!r}); save it as UTF-8",
+                        code="not_utf8") from None
+
+
+# ----------------------------------------------------------------------------------------------- listing
+
+
+def scan_folder(folder: str, recursive: bool = True) -> tuple:
+    """Lists `folder` without judging it: ``(images, others)``, both in walk order (folders top-down, sorted names).
+
+    ``images`` are the files with an image extension (.png .jpg .jpeg .bmp .gif, any case) and TIFF files (which
+    `list_images` refuses and `check_image_bytes` rejects); ``others`` are the remaining files. Hidden files and
+    folders (names starting with ".") are skipped. Raises DataError only for a missing folder.
+    """
+    if not is_dir(folder):
+        raise DataError(folder, "folder not found", code="folder_not_found")
+    images, others = [], []
+    for parent, dirs, files in tf.io.gfile.walk(folder):
+        # gfile.walk, like os.walk, descends into the list it yielded: pruning it in place prunes the walk.
+        dirs[:] = sorted(d.rstrip("/") for d in dirs if not d.startswith(".")) if recursive else []
+        for name in sorted(f.rstrip("/") for f in files):
+            if name.startswith("."):
+                continue
+            ext = os.path.splitext(name)[1].lower()
+            (images if ext in IMAGE_EXTENSIONS + TIFF_EXTENSIONS else others).append(join(parent, name))
+    return images, others
+
+
+def list_images(folder: str, recursive: bool = True) -> list:
+    """Sorted paths of the images in `folder` (.png .jpg .jpeg .bmp .gif, any case), skipping hidden files and
+    folders. Raises DataError for a missing folder, a TIFF file (TensorFlow cannot decode TIFF) or no images."""
+    found, _ = scan_folder(folder, recursive)
+    for path in found:
+        if os.path.splitext(path)[1].lower() in TIFF_EXTENSIONS:
+            raise DataError(path, _TIFF_REASON, code="unsupported_format")
+    if not found:
+        raise DataError(folder, f"no images found (looked for {', '.join(IMAGE_EXTENSIONS)})", code="no_images")
+    return sorted(found)
+
+
+def split_dir(root: str, split: str) -> str:
+    """`root/train` etc. when root holds split folders, else root itself."""
+    if not is_dir(root):
+        raise DataError(root, "folder not found", code="folder_not_found")
+    subs = subdirs(root)
+    present = [s for s in SPLIT_NAMES if s in subs]
+    if not present:
+        return root
+    for name in split_prefixes(split):
+        if name in subs:
+            return join(root, name)
+    raise DataError(root, f"no folder for split {split!r} (split folders present: {present})", code="no_split")
+
+
+def pair_dirs(folder: str) -> Optional[tuple]:
+    """``(A, B)`` (or ``(source, target)``) sub-folders of `folder`, or None."""
+    subs = set(subdirs(folder))
+    for a, b in PAIR_FOLDER_NAMES:
+        if a in subs and b in subs:
+            return join(folder, a), join(folder, b)
+    return None
+
+
+def match_pairs(a_dir: str, b_dir: str) -> tuple:
+    """Matches the images of two folders by relative path without extension; returns (a_paths, b_paths)."""
+
+    def by_stem(d):
+        table = {}
+        for path in list_images(d):
+            stem = os.path.splitext(relative(path, d))[0]
+            if stem in table:
+                raise DataError(path, f"two files share the name {stem!r} (also {table[stem]}); pairing is ambiguous",
+                                code="ambiguous_pair")
+            table[stem] = path
+        return table
+
+    a, b = by_stem(a_dir), by_stem(b_dir)
+    for mine, other, other_dir in ((a, b, b_dir), (b, a, a_dir)):
+        for stem in sorted(mine):
+            if stem not in other:
+                raise DataError(mine[stem], f"no partner with the same name in {other_dir} (pairs match by file name)",
+                                code="missing_partner")
+    stems = sorted(a)
+    return [a[s] for s in stems], [b[s] for s in stems]
+
+
+# ----------------------------------------------------------------------------------------------- validation
+
+
+def sniff(head: bytes) -> Optional[str]:
+    """The image format of a file from its first bytes ("PNG", "JPEG", "GIF", "BMP", "TIFF"), or None."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "GIF"
+    if head.startswith(b"BM"):
+        return "BMP"
+    if head.startswith((b"II*\x00", b"MM\x00*")):
+        return "TIFF"
+    return None
+
+
+def decoder_message(error: Exception) -> str:
+    """The useful part of a TensorFlow op error's message, on one line."""
+    text = getattr(error, "message", None) or str(error)
+    text = text.split("}}")[-1].split("[Op:")[0]
+    return " ".join(text.split())
+
+
+# (path, size, mtime) -> (height, width, channels); validating the same unchanged file twice is free.
+_SHAPE_CACHE: dict = {}
+_SHAPE_CACHE_LIMIT = 200_000
+
+
+def check_image_bytes(path: str, data: bytes) -> tuple:
+    """Fully decodes the encoded image `data` read from `path` and returns (height, width, channels).
+
+    Raises DataError naming `path` when the bytes are empty (code ``empty_file``), not a supported image format
+    (``unsupported_format`` for TIFF, ``not_an_image``), corrupt or truncated (``corrupt``), have an unsupported
+    channel count (``unsupported_channels``) or no pixels (``no_pixels``).
+    """
+    if not data:
+        raise DataError(path, "empty file (0 bytes)", code="empty_file")
+    kind = sniff(data[:16])
+    if kind == "TIFF":
+        raise DataError(path, _TIFF_REASON, code="unsupported_format")
+    if kind is None:
+        raise DataError(path, "not an image: unrecognised file format (expected PNG, JPEG, BMP or GIF)",
+                        code="not_an_image")
+    try:
+        shape = tuple(int(d) for d in tf.io.decode_image(data, channels=0, expand_animations=False).shape)
+    except (tf.errors.OpError, ValueError) as e:
+        raise DataError(path, f"corrupt or truncated {kind} image: {decoder_message(e)}", code="corrupt") from None
+    if len(shape) != 3 or shape[2] not in (1, 2, 3, 4):
+        raise DataError(path, f"unsupported channel count {shape[-1]} (expected 1 to 4)", code="unsupported_channels")
+    if shape[0] < 1 or shape[1] < 1:
+        raise DataError(path, f"image has no pixels ({shape[0]}x{shape[1]})", code="no_pixels")
+    return shape
+
+
+def inspect_image(path: str) -> tuple:
+    """Fully decodes one image file and returns (height, width, channels); DataError if unusable."""
+    try:
+        stat = tf.io.gfile.stat(path)
+    except tf.errors.NotFoundError:
+        raise DataError(path, "file not found", code="file_not_found") from None
+    except tf.errors.OpError as e:
+        raise DataError(path, f"cannot read the file: {decoder_message(e)}", code="unreadable") from None
+    key = (path, stat.length, stat.mtime_nsec)
+    if key in _SHAPE_CACHE:
+        return _SHAPE_CACHE[key]
+    if stat.length == 0:
+        raise DataError(path, "empty file (0 bytes)", code="empty_file")
+    shape = check_image_bytes(path, read_bytes(path))
+    if len(_SHAPE_CACHE) < _SHAPE_CACHE_LIMIT:
+        _SHAPE_CACHE[key] = shape
+    return shape
+
+
+def inspect_images(paths: list) -> list:
+    """`inspect_image` over many files in parallel; raises the DataError of the first bad file in list order."""
+    if len(paths) < 16:
+        return [inspect_image(p) for p in paths]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        futures = [pool.submit(inspect_image, p) for p in paths]
+        return [f.result() for f in futures]
+
+
+def check_sizes(items: list, cfg: Any, min_size: int, what: str = "image") -> None:
+    """items: (path, (h, w)) sizes after any AB split. Checks them against `cfg.preprocess`."""
+    mode = cfg.preprocess
+    if mode == "crop":
+        for path, (h, w) in items:
+            if h < min_size or w < min_size:
+                raise DataError(
+                    path,
+                    f"{what} is {h}x{w}, smaller than the crop {min_size}x{min_size} (data.preprocess='crop' needs "
+                    f"every image at least data.crop_size; use 'resize_and_crop' to resize first)",
+                    code="too_small",
+                )
+    elif mode == "none" and items:
+        first_path, first = items[0]
+        for path, size in items:
+            if tuple(size) != tuple(first):
+                raise DataError(
+                    path,
+                    f"{what} is {size[0]}x{size[1]} but {os.path.basename(first_path)} is {first[0]}x{first[1]}; "
+                    f"data.preprocess='none' needs all images to share one size",
+                    code="size_mismatch",
+                )
+
+
+def inspected(paths: list, cfg: Any, min_size: int, what: str = "image") -> list:
+    """Validates every image of `paths` (decoding each) and their sizes; returns their (h, w, c) shapes."""
+    shapes = inspect_images(paths)
+    check_sizes([(p, s[:2]) for p, s in zip(paths, shapes)], cfg, min_size, what)
+    return shapes
+
+
+# ----------------------------------------------------------------------------------------------- attributes.csv
+
+
+def read_attributes_csv(csv_path: str, folder: str, domains: Optional[list] = None,
+                        check_file: Optional[Callable] = None) -> tuple:
+    """Parses an ``attributes.csv`` (header: file name column, then attribute names; values 0/1 or -1/1).
+
+    Args:
+        csv_path: the CSV file.
+        folder: the folder its file names are relative to.
+        domains: the attribute columns to use, in label order (default: all).
+        check_file: called as ``check_file(path, line)`` for each row; a row is kept when it returns true. The
+            default raises DataError for a file that does not exist.
+
+    Returns:
+        ``(paths, labels, names)``: the kept rows' paths, a float32 [rows, attributes] multi-hot array and the
+        attribute names used.
+
+    Raises:
+        DataError: the CSV is not UTF-8 or malformed (header, field counts, values) or names an unknown attribute.
+    """
+    text = read_text(csv_path)
+    rows = [r for r in csv.reader(io.StringIO(text, newline="")) if r and any(c.strip() for c in r)]
+    if len(rows) < 2:
+        raise DataError(csv_path, "needs a header row (file name column, then attribute names) and at least one row",
+                        code="bad_attributes")
+    header = [c.strip() for c in rows[0]]
+    names = header[1:]
+    if len(names) < 1:
+        raise DataError(csv_path, "header row names no attributes (first column is the file name)",
+                        code="bad_attributes")
+    chosen = list(domains) if domains is not None else names
+    for name in chosen:
+        if name not in names:
+            raise DataError(csv_path, f"no attribute column {name!r} (data.domains); columns: {names}",
+                            code="unknown_domain")
+    columns = [names.index(n) + 1 for n in chosen]
+    paths, labels = [], []
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise DataError(csv_path, f"line {line} has {len(row)} fields; the header has {len(header)}",
+                            code="bad_attributes")
+        path = join(folder, row[0].strip())
+        keep = check_file(path, line) if check_file is not None else _require_listed_file(path, line)
+        label = []
+        for c in columns:
+            value = row[c].strip()
+            if value not in ("0", "1", "-1"):
+                raise DataError(csv_path, f"line {line}: value {value!r} of {header[c]!r} is not 0/1 or -1/1",
+                                code="bad_attributes")
+            label.append(1.0 if value == "1" else 0.0)
+        if keep:
+            paths.append(path)
+            labels.append(label)
+    return paths, np.array(labels, np.float32).reshape(len(labels), len(chosen)), chosen
+
+
+def _require_listed_file(path: str, line: int) -> bool:
+    if not is_file(path):
+        raise DataError(path, f"listed in {ATTRIBUTES_FILE} (line {line}) but not found", code="missing_file")
+    return True

@@ -1,0 +1,244 @@
+"""Planning the ingestion of an image folder: which files make which example, in which split and shard group.
+
+Only names are read here (cheap, on the launcher); reading, validating and encoding the files is the pipeline's
+Beam work (`pipeline/components/images_to_examples.py`). A data kind's declaration (`i2i_keras.data.kinds`) says
+how its folders are laid out (`DataKind.ingestion.sources`, the same resolution its folder reader uses); the
+layouts it returns are planned here:
+
+| layout | example | group |
+| --- | --- | --- |
+| ``ab`` | one image, source and target side by side | ``pairs`` |
+| ``folders`` | a source file and the target file with the same name | ``pairs`` |
+| ``two_domains`` | one image of domain A (0) or B (1) | ``domain_a`` / ``domain_b`` |
+| ``domains`` | one image of a domain folder, one-hot label | the domain's name |
+| ``attributes`` | one image listed in attributes.csv, multi-hot label | ``images`` |
+| ``images`` | one image | ``images`` |
+
+Splits: split folders (train/ and test/ or val/) are kept; otherwise an example goes to eval when
+``sha256(key) / 2**256 < eval_fraction``, ``key`` being its path relative to its folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from typing import Any, Optional
+
+from i2i_keras.data import files
+from i2i_keras.errors import DataError
+
+SPLITS = ("train", "eval")
+# Label conventions of multi-domain examples, written into every record (`schema.LABEL_MODE`).
+ONEHOT = "onehot"
+ATTRIBUTES = "attributes"
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """One example to be: the file(s) it is made from and where it goes.
+
+    ``kind`` is "ab" (one image, source|target halves), "pair" (source file, target file) or "image".
+    ``target_scale`` (pairs): the target must be this many times the source's size; None allows any integer
+    multiple (super-resolution pairs, checked against ``data.scale`` when read).
+    """
+
+    key: str
+    split: str
+    group: str
+    kind: str
+    paths: tuple
+    domain: Optional[int] = None
+    label: Optional[tuple] = None
+    label_mode: Optional[str] = None
+    target_scale: Optional[int] = 1
+
+
+@dataclasses.dataclass
+class IngestPlan:
+    """What the launcher found: the candidates, the rejects and ignored files known from names alone, and the
+    shard groups (in partition order)."""
+
+    candidates: list
+    rejects: list
+    ignored: list
+    groups: list
+    layout: str
+    split_source: str
+    names: list
+    label_mode: Optional[str] = None
+
+
+def reject(path: str, reason: str, message: str, **extra: Any) -> dict:
+    """A reject record of the ingestion report: the file, a reason code and a one-line message."""
+    return {"path": path, "reason": reason, "message": " ".join(str(message).split()), **extra}
+
+
+def split_of(key: str, eval_fraction: float) -> str:
+    """"eval" when the sha256 of `key`, read as a fraction of 2**256, is below `eval_fraction`, else "train"."""
+    digest = int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest(), "big")
+    return "eval" if digest / 2.0**256 < eval_fraction else "train"
+
+
+def group_names(names: list) -> list:
+    """Shard file name prefixes for domain names: letters, digits, '-' and '_' only, made unique by position."""
+    groups = []
+    for index, name in enumerate(names):
+        group = "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "domain"
+        groups.append(f"{group}_{index}" if group in groups else group)
+    return groups
+
+
+def _scan(folder: str, plan: IngestPlan) -> list:
+    images, others = files.scan_folder(folder)
+    plan.ignored.extend({"path": p, "reason": "not an image file name (extension)"} for p in others)
+    return images
+
+
+def _add_group(plan: IngestPlan, group: str) -> None:
+    if group not in plan.groups:
+        plan.groups.append(group)
+
+
+def _plan_ab(sources: dict, place, plan: IngestPlan) -> None:
+    folder = sources["folder"]
+    _add_group(plan, "pairs")
+    for path in _scan(folder, plan):
+        key = files.relative(path, folder)
+        plan.candidates.append(Candidate(key, place(key), "pairs", "ab", (path,)))
+
+
+def _plan_folders(sources: dict, place, plan: IngestPlan) -> None:
+    # Pairs match by relative path without extension, as the library's folder reader matches them.
+    _add_group(plan, "pairs")
+    tables = []
+    for side in ("source", "target"):
+        folder, table = sources[side], {}
+        for path in _scan(folder, plan):
+            table.setdefault(os.path.splitext(files.relative(path, folder))[0], []).append(path)
+        tables.append(table)
+    src, tgt = tables
+    for stem in sorted(set(src) | set(tgt)):
+        mine = src.get(stem, []) + tgt.get(stem, [])
+        if len(src.get(stem, [])) > 1 or len(tgt.get(stem, [])) > 1:
+            for path in mine:
+                plan.rejects.append(reject(path, "ambiguous_pair", f"{len(mine)} files share the pair name "
+                                           f"{stem!r} ({', '.join(os.path.basename(p) for p in mine)})"))
+        elif stem not in tgt or stem not in src:
+            other = sources["target"] if stem not in tgt else sources["source"]
+            plan.rejects.append(reject(mine[0], "missing_partner", f"no partner with the same name in {other} "
+                                       f"(pairs match by file name)"))
+        else:
+            plan.candidates.append(Candidate(stem, place(stem), "pairs", "pair", (src[stem][0], tgt[stem][0]),
+                                             target_scale=sources.get("target_scale", 1)))
+
+
+def _check_names(plan: IngestPlan, names: list, folder: str, by_position: bool) -> None:
+    if not plan.names:
+        plan.names = names
+    elif plan.names != names and not by_position:
+        raise DataError(folder, f"the test split's domains {names} differ from the train split's {plan.names}; "
+                        f"labels would not mean the same", code="split_domains_differ")
+
+
+def _plan_two_domains(sources: dict, place, plan: IngestPlan) -> None:
+    domains = sources["domains"]
+    # Unpaired folders are trainA/testA ...: the splits' domains match by position, not by name.
+    _check_names(plan, [name for name, _ in domains], domains[0][1], by_position=True)
+    for index, ((name, folder), group) in enumerate(zip(domains, ("domain_a", "domain_b"))):
+        _add_group(plan, group)
+        for path in _scan(folder, plan):
+            key = f"{name}/{files.relative(path, folder)}"
+            plan.candidates.append(Candidate(key, place(key), group, "image", (path,), domain=index))
+
+
+def _plan_domains(sources: dict, place, plan: IngestPlan) -> None:
+    domains = sources["domains"]
+    names = [name for name, _ in domains]
+    _check_names(plan, names, domains[0][1], by_position=False)
+    plan.label_mode = ONEHOT
+    for index, ((name, folder), group) in enumerate(zip(domains, group_names(names))):
+        _add_group(plan, group)
+        label = tuple(int(i == index) for i in range(len(domains)))
+        for path in _scan(folder, plan):
+            key = f"{name}/{files.relative(path, folder)}"
+            plan.candidates.append(Candidate(key, place(key), group, "image", (path,), label=label,
+                                             label_mode=ONEHOT))
+
+
+def _plan_attributes(sources: dict, place, plan: IngestPlan, domains: Optional[list] = None) -> None:
+    folder, csv_path = sources["folder"], sources["csv"]
+
+    def check_file(path, line):
+        if files.is_file(path):
+            return True
+        plan.rejects.append(reject(path, "missing_file", f"listed in {os.path.basename(csv_path)} (line {line}) "
+                                   f"but not found"))
+        return False
+
+    paths, labels, names = files.read_attributes_csv(csv_path, folder, domains, check_file)
+    _check_names(plan, list(names), folder, by_position=False)
+    plan.label_mode = ATTRIBUTES
+    listed = set(paths)
+    images, others = files.scan_folder(folder)
+    plan.ignored.extend({"path": p, "reason": "not an image file name (extension)"} for p in others if p != csv_path)
+    plan.ignored.extend({"path": p, "reason": f"not listed in {os.path.basename(csv_path)}"} for p in images
+                        if p not in listed)
+    _add_group(plan, "images")
+    for path, label in zip(paths, labels):
+        key = files.relative(path, folder)
+        plan.candidates.append(Candidate(key, place(key), "images", "image", (path,),
+                                         label=tuple(int(v) for v in label), label_mode=ATTRIBUTES))
+
+
+def _plan_images(sources: dict, place, plan: IngestPlan) -> None:
+    folder = sources["folder"]
+    _add_group(plan, "images")
+    for path in _scan(folder, plan):
+        key = files.relative(path, folder)
+        plan.candidates.append(Candidate(key, place(key), "images", "image", (path,)))
+
+
+_PLANNERS = {"ab": _plan_ab, "folders": _plan_folders, "two_domains": _plan_two_domains, "domains": _plan_domains,
+             "attributes": _plan_attributes, "images": _plan_images}
+
+
+def plan_folder(data_root: str, kind: Any, *, layout: str = "auto", domains: Optional[list] = None,
+                eval_fraction: float = 0.2) -> IngestPlan:
+    """Lists `data_root` as the kind's folder reader resolves it and assigns every example its split and group.
+
+    Args:
+        data_root: the image folder (any file system).
+        kind: the `kinds.DataKind`.
+        layout, domains: as ``data.layout`` and ``data.domains``.
+        eval_fraction: the share of examples hashed into eval when the folder has no split folders.
+
+    Raises:
+        DataError: the folder, or a folder the data kind needs, does not exist; an attributes.csv is malformed;
+            the train and test splits are laid out differently.
+    """
+    if not files.is_dir(data_root):
+        raise DataError(data_root, "data folder not found", code="folder_not_found")
+    locate = kind.ingestion.sources
+    train = locate(data_root, "train", layout=layout, domains=domains)
+    try:
+        test = locate(data_root, "test", layout=layout, domains=domains)
+    except DataError:
+        test = None  # e.g. only a train/ folder: hash-split it like a folder without split folders
+    folder_split = test is not None and test != train
+    plan = IngestPlan([], [], [], [], train["layout"], "folders" if folder_split else "hash", [])
+    parts = [(train, "train"), (test, "eval")] if folder_split else [(train, None)]
+    for sources, split in parts:
+        if sources["layout"] != train["layout"]:
+            raise DataError(data_root, f"the train split is laid out as {train['layout']!r} but the test split as "
+                            f"{sources['layout']!r}", code="split_layouts_differ")
+
+        def place(key, split=split):
+            return split or split_of(key, eval_fraction)
+
+        planner = _PLANNERS[sources["layout"]]
+        if sources["layout"] == "attributes":
+            planner(sources, place, plan, domains)
+        else:
+            planner(sources, place, plan)
+    return plan
