@@ -46,29 +46,37 @@ import socket
 import sys
 import urllib.error
 import urllib.request
-import warnings
 from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
-DEFAULT_SIGNATURE = "serving_default"
-IMAGES = "images"
+from .common import (
+    DEFAULT_SIGNATURE,
+    GRPC_MESSAGE_OPTIONS,
+    IMAGE_FORMATS,
+    IMAGES,
+    NUMPY_TYPES,
+    SIGNATURE_DEF_FIELD,
+    b64_json,
+    is_b64,
+    module_command,
+    proto_shape,
+    quiet_tensorflow_startup,
+    shape_fits,
+    shape_text,
+)
+from .errors import ClientError, run_cli
+
+__all__ = ["DEFAULT_SIGNATURE", "IMAGES", "INPUT_FLAGS", "ClientError", "InputSpec", "build_parser",
+           "grpc_signature_inputs", "main", "predict_grpc", "predict_rest", "prepare_inputs", "rest_signature_inputs"]
+
 # CLI flag of each standard input of the i2i_keras serving contract, named in error messages.
-INPUT_FLAGS = {"images": "--input", "target_domain": "--target-domain", "num_samples": "--num-samples",
+INPUT_FLAGS = {IMAGES: "--input", "target_domain": "--target-domain", "num_samples": "--num-samples",
                "seed": "--seed", "reference": "--reference"}
-_NUMPY_TYPES = {"DT_STRING": object, "DT_FLOAT": np.float32, "DT_DOUBLE": np.float64, "DT_HALF": np.float16,
-                "DT_INT8": np.int8, "DT_INT16": np.int16, "DT_INT32": np.int32, "DT_INT64": np.int64,
-                "DT_UINT8": np.uint8, "DT_UINT16": np.uint16, "DT_UINT32": np.uint32, "DT_UINT64": np.uint64,
-                "DT_BOOL": np.bool_}
-_GRPC_OPTIONS = [("grpc.max_receive_message_length", 256 * 1024 * 1024),
-                 ("grpc.max_send_message_length", 256 * 1024 * 1024)]
-
-
-class ClientError(Exception):
-    """A failure to report to the user as one line (bad arguments, a server error, an unreachable server)."""
-
-    def __init__(self, message: str):
-        super().__init__(" ".join(str(message).split()))
+# A gRPC status or HTTP status of a failed call -> the ClientError code (others: "server_error").
+_GRPC_CODES = {"UNAVAILABLE": "connection_failed", "DEADLINE_EXCEEDED": "timeout", "NOT_FOUND": "not_found",
+               "INVALID_ARGUMENT": "bad_request", "FAILED_PRECONDITION": "unknown_signature"}
+_HTTP_CODES = {400: "bad_request", 404: "not_found", 503: "connection_failed"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,33 +95,28 @@ def _flag(name: str) -> str:
     return f" (CLI flag {INPUT_FLAGS[name]})" if name in INPUT_FLAGS else ""
 
 
-def _shape_text(shape: Optional[tuple]) -> str:
-    if shape is None:
-        return "any shape"
-    return "[" + ", ".join("None" if d < 0 else str(d) for d in shape) + "]"
-
-
 def _bytes_array(name: str, value: Any) -> np.ndarray:
     items = [value] if isinstance(value, (bytes, bytearray)) else value
     if not isinstance(items, (list, tuple)) or not all(isinstance(v, (bytes, bytearray)) for v in items):
         raise ClientError(f"input {name!r}{_flag(name)} takes encoded image bytes (bytes, or a list of bytes); "
-                          f"received {type(value).__name__}")
+                          f"received {type(value).__name__}", code="bad_input")
     array = np.empty(len(items), dtype=object)
     array[:] = [bytes(v) for v in items]
     return array[0:1].reshape(()) if isinstance(value, (bytes, bytearray)) else array
 
 
 def _numeric_array(name: str, value: Any, spec: InputSpec) -> np.ndarray:
-    target = np.dtype(_NUMPY_TYPES[spec.dtype])
+    target = np.dtype(NUMPY_TYPES[spec.dtype])
     raw = np.asarray(value)
     allowed = {"b": "b", "i": "iu", "u": "iu", "f": "iuf"}[target.kind]
     if raw.dtype.kind not in allowed or raw.dtype.kind == "O":
-        raise ClientError(f"input {name!r}{_flag(name)} takes {spec.dtype} values; received {value!r}")
+        raise ClientError(f"input {name!r}{_flag(name)} takes {spec.dtype} values; received {value!r}",
+                          code="bad_input")
     if target.kind in "iu" and raw.size:
         info = np.iinfo(target)
         if raw.min() < info.min or raw.max() > info.max:
             raise ClientError(f"input {name!r}{_flag(name)} takes {spec.dtype} values in [{info.min}, "
-                              f"{info.max}]; received {value!r}")
+                              f"{info.max}]; received {value!r}", code="bad_input")
     return raw.astype(target)
 
 
@@ -128,41 +131,40 @@ def prepare_inputs(specs: Mapping[str, InputSpec], images: Sequence[bytes], extr
     names = ", ".join(sorted(specs)) or "none"
     if IMAGES not in specs:
         raise ClientError(f"signature {signature!r} has no {IMAGES!r} input (its inputs: {names}); this client "
-                          f"sends encoded images to a <mode>_bytes signature")
+                          f"sends encoded images to a <mode>_bytes signature", code="unsupported_signature")
     if specs[IMAGES].dtype != "DT_STRING":
         raise ClientError(f"signature {signature!r} takes {IMAGES!r} as {specs[IMAGES].dtype} "
-                          f"{_shape_text(specs[IMAGES].shape)}, not as encoded images; use a <mode>_bytes signature "
-                          f"(the default serving_default is one)")
+                          f"{shape_text(specs[IMAGES].shape)}, not as encoded images; use a <mode>_bytes signature "
+                          f"(the default serving_default is one)", code="unsupported_signature")
     if not images:
-        raise ClientError("no images to send")
+        raise ClientError("no images to send", code="bad_input")
     extra = dict(extra or {})
     for name in extra:
         if name not in specs or name == IMAGES:
             raise ClientError(f"signature {signature!r} does not accept the input {name!r}{_flag(name)}; its "
-                              f"inputs: {names}")
+                              f"inputs: {names}", code="unknown_input")
     for name in sorted(specs):
         if name != IMAGES and name not in extra:
             raise ClientError(f"signature {signature!r} requires the input {name!r}{_flag(name)}, which was not "
-                              f"given")
+                              f"given", code="missing_input")
     arrays = {IMAGES: _bytes_array(IMAGES, list(images))}
     for name, value in extra.items():
         spec = specs[name]
-        if spec.dtype not in _NUMPY_TYPES:
-            raise ClientError(f"input {name!r} has type {spec.dtype}, which this client cannot send")
+        if spec.dtype not in NUMPY_TYPES:
+            raise ClientError(f"input {name!r} has type {spec.dtype}, which this client cannot send",
+                              code="unsupported_signature")
         array = _bytes_array(name, value) if spec.dtype == "DT_STRING" else _numeric_array(name, value, spec)
         if spec.shape and spec.shape[0] < 0 and array.ndim == len(spec.shape) - 1:
             array = np.repeat(array[None], len(images), axis=0)  # one value for every image
         arrays[name] = array
     for name, array in arrays.items():
         shape = specs[name].shape
-        fits = shape is None or (len(shape) == array.ndim and all(d < 0 or d == s for d, s in
-                                                                  zip(shape, array.shape)))
-        if not fits:
+        if not shape_fits(shape, array.shape):
             raise ClientError(f"input {name!r}{_flag(name)} of signature {signature!r} has the shape "
-                              f"{_shape_text(shape)}; received {list(array.shape)}")
+                              f"{shape_text(shape)}; received {list(array.shape)}", code="bad_input")
         if shape and shape[0] < 0 and array.shape[0] != len(images):
             raise ClientError(f"input {name!r}{_flag(name)} needs one value per image ({len(images)}); received "
-                              f"{array.shape[0]}")
+                              f"{array.shape[0]}", code="bad_input")
     return arrays
 
 
@@ -172,13 +174,14 @@ def _images_from_array(array: np.ndarray, where: str) -> list:
     if array.ndim == 2:
         return [[bytes(v) for v in row] for row in array]
     raise ClientError(f"{where}: expected {IMAGES!r} of shape [batch] or [batch, samples]; received "
-                      f"{list(array.shape)}")
+                      f"{list(array.shape)}", code="bad_response")
 
 
 def _signature_specs(signature_defs: Mapping[str, Any], signature: str, model: str) -> dict:
     if signature not in signature_defs:
         public = sorted(k for k in signature_defs if not k.startswith("__"))
-        raise ClientError(f"model {model!r} has no signature {signature!r}; it has: {', '.join(public)}")
+        raise ClientError(f"model {model!r} has no signature {signature!r}; it has: {', '.join(public)}",
+                          code="unknown_signature")
     return signature_defs[signature]
 
 
@@ -186,7 +189,8 @@ def _signature_specs(signature_defs: Mapping[str, Any], signature: str, model: s
 
 
 def _grpc_failure(server: str, err) -> ClientError:
-    return ClientError(f"{server}: {err.code().name}: {err.details()}")
+    status = err.code().name
+    return ClientError(f"{server}: {status}: {err.details()}", code=_GRPC_CODES.get(status, "server_error"))
 
 
 def _grpc_model_spec(spec, model: str, version: Optional[int], signature: Optional[str] = None) -> None:
@@ -201,16 +205,15 @@ def grpc_signature_inputs(stub, model: str, signature: str, timeout: float, vers
     """input name -> InputSpec of one signature, from PredictionService.GetModelMetadata."""
     from tensorflow_serving.apis import get_model_metadata_pb2
 
-    request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+    request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=[SIGNATURE_DEF_FIELD])
     _grpc_model_spec(request.model_spec, model, version)
     response = stub.GetModelMetadata(request, timeout=timeout)
     signature_map = get_model_metadata_pb2.SignatureDefMap()
-    response.metadata["signature_def"].Unpack(signature_map)
+    response.metadata[SIGNATURE_DEF_FIELD].Unpack(signature_map)
     signature_def = _signature_specs(signature_map.signature_def, signature, model)
     from tensorflow.core.framework import types_pb2
 
-    return {name: InputSpec(types_pb2.DataType.Name(info.dtype),
-                            None if info.tensor_shape.unknown_rank else tuple(d.size for d in info.tensor_shape.dim))
+    return {name: InputSpec(types_pb2.DataType.Name(info.dtype), proto_shape(info.tensor_shape))
             for name, info in signature_def.inputs.items()}
 
 
@@ -229,7 +232,7 @@ def predict_grpc(server: str, model: str, images: Sequence[bytes], signature: st
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
     try:
-        with grpc.insecure_channel(server, options=_GRPC_OPTIONS) as channel:
+        with grpc.insecure_channel(server, options=GRPC_MESSAGE_OPTIONS) as channel:
             stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
             specs = grpc_signature_inputs(stub, model, signature, timeout, version)
             arrays = prepare_inputs(specs, images, extra, signature)
@@ -242,7 +245,7 @@ def predict_grpc(server: str, model: str, images: Sequence[bytes], signature: st
         raise _grpc_failure(server, err) from None
     if IMAGES not in response.outputs:
         raise ClientError(f"signature {signature!r} answered without an {IMAGES!r} output (outputs: "
-                          f"{sorted(response.outputs)})")
+                          f"{sorted(response.outputs)})", code="bad_response")
     return _images_from_array(tf.make_ndarray(response.outputs[IMAGES]), f"signature {signature!r}")
 
 
@@ -262,11 +265,13 @@ def _http(url: str, timeout: float, body: Optional[dict] = None) -> bytes:
             message = json.loads(raw.decode("utf-8", errors="replace"))["error"]
         except (ValueError, KeyError, TypeError):
             message = raw.decode("utf-8", errors="replace")[:300] or err.reason
-        raise ClientError(f"{url}: HTTP {err.code}: {message}") from None
+        raise ClientError(f"{url}: HTTP {err.code}: {message}", code=_HTTP_CODES.get(err.code, "server_error")) \
+            from None
     except urllib.error.URLError as err:
-        raise ClientError(f"cannot reach {url}: {err.reason}") from None
+        code = "timeout" if isinstance(err.reason, (socket.timeout, TimeoutError)) else "connection_failed"
+        raise ClientError(f"cannot reach {url}: {err.reason}", code=code) from None
     except (socket.timeout, TimeoutError):
-        raise ClientError(f"{url}: no answer within {timeout} s") from None
+        raise ClientError(f"{url}: no answer within {timeout} s", code="timeout") from None
 
 
 def _model_url(server: str, model: str, version: Optional[int]) -> str:
@@ -280,9 +285,10 @@ def rest_signature_inputs(server: str, model: str, signature: str, timeout: floa
     url = _model_url(server, model, version) + "/metadata"
     try:
         doc = json.loads(_http(url, timeout).decode("utf-8"))
-        signature_defs = doc["metadata"]["signature_def"]["signature_def"]
+        signature_defs = doc["metadata"][SIGNATURE_DEF_FIELD]["signature_def"]
     except (ValueError, KeyError, TypeError) as err:
-        raise ClientError(f"{url}: not a TF Serving metadata answer ({type(err).__name__}: {err})") from None
+        raise ClientError(f"{url}: not a TF Serving metadata answer ({type(err).__name__}: {err})",
+                          code="bad_response") from None
     signature_def = _signature_specs(signature_defs, signature, model)
     specs = {}
     for name, info in signature_def.get("inputs", {}).items():
@@ -299,21 +305,22 @@ def _to_json(array: np.ndarray) -> Any:
     def convert(value: Any) -> Any:  # binary strings always travel as {"b64": ...}
         if isinstance(value, list):
             return [convert(item) for item in value]
-        return {"b64": base64.b64encode(value).decode("ascii")}
+        return b64_json(value)
 
     return convert(array.tolist())
 
 
 def _from_json_string(value: Any, where: str) -> bytes:
-    if isinstance(value, dict) and isinstance(value.get("b64"), str):
+    if is_b64(value):
         return base64.b64decode(value["b64"])
     if isinstance(value, str):
         try:  # the body was read as Latin-1, one character per byte: this gives the bytes back
             return value.encode("latin-1")
         except UnicodeEncodeError:
-            raise ClientError(f"{where}: a string output holds characters that are not bytes") from None
+            raise ClientError(f"{where}: a string output holds characters that are not bytes",
+                              code="bad_response") from None
     raise ClientError(f"{where}: expected an encoded image (string or {{\"b64\": ...}}); received "
-                      f"{type(value).__name__}")
+                      f"{type(value).__name__}", code="bad_response")
 
 
 def predict_rest(server: str, model: str, images: Sequence[bytes], signature: str = DEFAULT_SIGNATURE,
@@ -327,15 +334,17 @@ def predict_rest(server: str, model: str, images: Sequence[bytes], signature: st
     try:
         outputs = json.loads(_http(url, timeout, body).decode("latin-1"))["outputs"]
     except (ValueError, KeyError, TypeError) as err:
-        raise ClientError(f"{url}: not a TF Serving predict answer ({type(err).__name__}: {err})") from None
-    if isinstance(outputs, dict) and "b64" not in outputs:  # several outputs: keyed by name
+        raise ClientError(f"{url}: not a TF Serving predict answer ({type(err).__name__}: {err})",
+                          code="bad_response") from None
+    if isinstance(outputs, dict) and not is_b64(outputs):  # several outputs: keyed by name
         if IMAGES not in outputs:
             raise ClientError(f"signature {signature!r} answered without an {IMAGES!r} output (outputs: "
-                              f"{sorted(outputs)})")
+                              f"{sorted(outputs)})", code="bad_response")
         outputs = outputs[IMAGES]
     where = f"signature {signature!r}"
     if not isinstance(outputs, list):
-        raise ClientError(f"{where}: expected a list of images; received {type(outputs).__name__}")
+        raise ClientError(f"{where}: expected a list of images; received {type(outputs).__name__}",
+                          code="bad_response")
     return [[_from_json_string(v, where) for v in item] if isinstance(item, list) else _from_json_string(item, where)
             for item in outputs]
 
@@ -350,11 +359,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m serving.client",
+    parser = _Parser(prog=module_command("client"),
                      description="Translate an image with an i2i_keras model served by TF Serving (gRPC or REST).")
     parser.add_argument("--server", required=True, help="HOST:PORT of the gRPC port (with --rest: the REST port)")
     parser.add_argument("--model", required=True, help="served model name")
-    parser.add_argument("--input", required=True, help="image file to translate (PNG, JPEG, GIF or BMP)")
+    parser.add_argument("--input", required=True, help=f"image file to translate ({IMAGE_FORMATS})")
     parser.add_argument("--output", required=True,
                         help="output .png file; with several samples per image: <stem>_0.png, <stem>_1.png, ...")
     parser.add_argument("--rest", action="store_true", help="use TF Serving's REST API instead of gRPC")
@@ -374,9 +383,9 @@ def _read_file(path: str, flag: str) -> bytes:
         with open(path, "rb") as f:
             data = f.read()
     except OSError as err:
-        raise ClientError(f"{flag} {path}: cannot read ({err.strerror or err})") from None
+        raise ClientError(f"{flag} {path}: cannot read ({err.strerror or err})", code="unreadable_file") from None
     if not data:
-        raise ClientError(f"{flag} {path}: empty file (0 bytes), not an image")
+        raise ClientError(f"{flag} {path}: empty file (0 bytes), not an image", code="empty_file")
     return data
 
 
@@ -389,44 +398,45 @@ def _write_file(path: str, data: bytes) -> None:
             f.write(data)
         os.replace(tmp, path)
     except OSError as err:
-        raise ClientError(f"--output {path}: cannot write ({err.strerror or err})") from None
+        raise ClientError(f"--output {path}: cannot write ({err.strerror or err})", code="unwritable_file") from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
 
 
 def main(argv: Optional[list] = None) -> int:
-    # The gRPC path imports TensorFlow (the TF Serving protos live in its package): keep its C++ start-up messages
-    # and google.api_core's Python-version notice off stderr, which is for this CLI's one-line errors.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.api_core")
-    args = build_parser().parse_args(argv)
-    try:
-        if args.signature and args.direction:
-            raise ClientError(f"give --signature or --direction, not both; received --signature {args.signature} "
-                              f"--direction {args.direction}")
-        signature = f"{args.direction}_bytes" if args.direction else (args.signature or DEFAULT_SIGNATURE)
-        stem, suffix = os.path.splitext(args.output)
-        if suffix.lower() != ".png" or os.path.isdir(args.output):
-            raise ClientError(f"--output {args.output}: outputs are PNG images; give a file name ending in .png")
-        images = [_read_file(args.input, "--input")]
-        extra = {name: value for name, value in (("target_domain", args.target_domain),
-                                                 ("num_samples", args.num_samples), ("seed", args.seed))
-                 if value is not None}
-        if args.reference is not None:
-            extra["reference"] = _read_file(args.reference, "--reference")
-        predict = predict_rest if args.rest else predict_grpc
-        result = predict(args.server, args.model, images, signature, extra, args.timeout, args.model_version)[0]
-        if isinstance(result, list):
-            targets = [(f"{stem}_{i}{suffix}", png) for i, png in enumerate(result)]
-        else:
-            targets = [(args.output, result)]
-        for path, png in targets:
-            _write_file(path, png)
-            print(path)
-    except ClientError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    # The gRPC path imports TensorFlow (the TF Serving protos live in its package): keep its start-up messages off
+    # stderr, which is for this CLI's one-line errors (and the traceback of a defect).
+    quiet_tensorflow_startup()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return run_cli(lambda: _translate(args), parser.prog)
+
+
+def _translate(args: argparse.Namespace) -> int:
+    if args.signature and args.direction:
+        raise ClientError(f"give --signature or --direction, not both; received --signature {args.signature} "
+                          f"--direction {args.direction}", code="bad_argument")
+    signature = f"{args.direction}_bytes" if args.direction else (args.signature or DEFAULT_SIGNATURE)
+    stem, suffix = os.path.splitext(args.output)
+    if suffix.lower() != ".png" or os.path.isdir(args.output):
+        raise ClientError(f"--output {args.output}: outputs are PNG images; give a file name ending in .png",
+                          code="bad_argument")
+    images = [_read_file(args.input, INPUT_FLAGS[IMAGES])]
+    extra = {name: value for name, value in (("target_domain", args.target_domain),
+                                             ("num_samples", args.num_samples), ("seed", args.seed))
+             if value is not None}
+    if args.reference is not None:
+        extra["reference"] = _read_file(args.reference, INPUT_FLAGS["reference"])
+    predict = predict_rest if args.rest else predict_grpc
+    result = predict(args.server, args.model, images, signature, extra, args.timeout, args.model_version)[0]
+    if isinstance(result, list):
+        targets = [(f"{stem}_{i}{suffix}", png) for i, png in enumerate(result)]
+    else:
+        targets = [(args.output, result)]
+    for path, png in targets:
+        _write_file(path, png)
+        print(path)
     return 0
 
 
