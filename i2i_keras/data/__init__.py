@@ -6,7 +6,6 @@ from i2i_keras.data.readers import embedded_path
 from i2i_keras.data.readers import inspect_image
 from i2i_keras.data.readers import list_images
 from i2i_keras.data.readers import make_dataset
-from i2i_keras.data.schema import DATA_KINDS
 from i2i_keras.data.schema import encode_example
 from i2i_keras.data.schema import encode_png
 from i2i_keras.data.schema import parse_example
@@ -18,7 +17,6 @@ from i2i_keras.data.transforms import preprocess_pair
 from i2i_keras.data.transforms import to_uint8
 
 __all__ = [
-    "DATA_KINDS",
     "DataError",
     "decode_image",
     "default_spec",

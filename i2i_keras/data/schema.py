@@ -24,9 +24,6 @@ from typing import Any, Union
 import numpy as np
 import tensorflow as tf
 
-# The data kinds whose records this schema knows; each is declared (batch keys, readers, ingestion, metrics) in
-# `i2i_keras.data.kinds`.
-DATA_KINDS = ("paired", "unpaired", "multi_domain", "single", "sr")
 
 IMAGE = "image"
 SOURCE = "source"
@@ -44,19 +41,11 @@ INT_KEYS = (DOMAIN, HEIGHT, WIDTH, CHANNELS)
 INT_LIST_KEYS = (LABEL,)
 ALL_KEYS = BYTES_KEYS + INT_KEYS + INT_LIST_KEYS
 
-# Features each data kind must have; everything else is optional when parsing.
-REQUIRED_KEYS = {
-    "paired": (SOURCE, TARGET),
-    "unpaired": (IMAGE, DOMAIN),
-    "multi_domain": (IMAGE, LABEL),
-    "single": (IMAGE,),
-    "sr": (IMAGE,),
-}
+def required_keys(data_kind: str) -> tuple:
+    """The features a record of `data_kind` must carry, as the kind declares them (`DataKind.record_keys`)."""
+    from i2i_keras.data import kinds  # the kinds import this module
 
-
-def check_data_kind(data_kind: str) -> None:
-    if data_kind not in DATA_KINDS:
-        raise ValueError(f"`data_kind` must be one of {list(DATA_KINDS)}. Received: data_kind={data_kind!r}")
+    return tuple(kinds.get(data_kind).record_keys)
 
 
 def encode_png(image: Union[np.ndarray, tf.Tensor], compression: int = -1) -> bytes:
@@ -117,7 +106,7 @@ def encode_example(**features: Any) -> bytes:
 
 
 def _feature_spec(data_kind: str) -> dict:
-    required = REQUIRED_KEYS[data_kind]
+    required = required_keys(data_kind)
     spec = {
         FILENAME: tf.io.FixedLenFeature([], tf.string, default_value=""),
         LABEL_MODE: tf.io.FixedLenFeature([], tf.string, default_value=""),
@@ -138,11 +127,10 @@ def _feature_spec(data_kind: str) -> dict:
 def parse_example(serialized: tf.Tensor, data_kind: str) -> dict:
     """Parses one serialized example (a scalar string tensor) into raw tensors.
 
-    Returns a dict with the kind's required keys (`REQUIRED_KEYS`: encoded images stay ``tf.string``; ``domain``
+    Returns a dict with the kind's required keys (`required_keys`: encoded images stay ``tf.string``; ``domain``
     is an int64 scalar; ``label`` an int64 vector) and ``filename``, ``label_mode``, ``height``, ``width``,
     ``channels`` (empty / 0 when the example does not carry them). Works in graph mode (``tf.data`` maps, ``tf.function``).
     """
-    check_data_kind(data_kind)
     parsed = tf.io.parse_single_example(serialized, _feature_spec(data_kind))
     if LABEL in parsed:
         parsed[LABEL] = tf.sparse.to_dense(parsed[LABEL])

@@ -78,6 +78,9 @@ class TranslationModel(keras.Model):
     update_discriminator_first: bool = True
     # Discriminator (critic) updates per generator update, e.g. 5 for WGAN-GP (StarGAN). See `train_step`.
     discriminator_steps: int = 1
+    # Outputs are this many times the input's height and width (super-resolution); `translate`, the exported
+    # signatures and their metadata (`output_scale`) follow it.
+    output_scale: int = 1
 
     def __init__(self, image_size=256, in_channels=3, out_channels=3, loss_weights=None, seed=None, name=None,
                  **kwargs):
@@ -193,7 +196,8 @@ class TranslationModel(keras.Model):
             kwargs[name] = self._checked_images(kwargs[name], name, spec.extra_inputs[name].shape[-1])
         padded, height, width = pad_to_multiple(images, self.size_multiple)
         out = spec.fn(padded, **kwargs)
-        return out[..., :height, :width, :]
+        scale = self.output_scale
+        return out[..., :height * scale, :width * scale, :]
 
     def _checked_images(self, images, name, channels):
         images = ops.convert_to_tensor(images)
@@ -378,7 +382,7 @@ class TranslationModel(keras.Model):
         """Facts that travel inside the exported SavedModel (read by serving clients and the translate CLI)."""
         return {"method": self.method_name, "data_kind": self.data_kind, "value_range": [-1.0, 1.0],
                 "size_multiple": self.size_multiple, "image_size": self.image_size,
-                "in_channels": self.in_channels, "out_channels": self.out_channels,
+                "in_channels": self.in_channels, "out_channels": self.out_channels, "output_scale": self.output_scale,
                 "modes": list(self.translation_modes())}
 
 

@@ -7,7 +7,6 @@ TFX: worker start-up is seconds shorter, and runners whose workers do not instal
 """
 
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -17,31 +16,28 @@ import apache_beam as beam
 import numpy as np
 import tensorflow as tf
 
-from i2i_keras.data import readers
+from i2i_keras.data import files
+from i2i_keras.data import kinds
 from i2i_keras.data import schema
-from i2i_keras.data.errors import DataError
+from i2i_keras.data.ingestion import SPLITS  # noqa: F401  (re-exported for the component)
+from i2i_keras.data.ingestion import Candidate  # noqa: F401
+from i2i_keras.data.ingestion import IngestPlan  # noqa: F401
+from i2i_keras.data.ingestion import plan_folder
+from i2i_keras.data.ingestion import reject as _reject
+from i2i_keras.data.ingestion import split_of  # noqa: F401
+from i2i_keras.errors import DataError
 
-SPLITS = ("train", "eval")
 REPORT_FILE = "ingest_report.json"
 SHARD_SUFFIX = ".tfrecord.gz"
 # Automatic sharding: one shard per this many examples of a (split, group); a few hundred encoded images make
 # shards of tens to hundreds of MB, which readers interleave well.
 EXAMPLES_PER_SHARD = 500
-DATA_KINDS = ("paired", "unpaired", "multi_domain")
-
-# Reject reason codes for the library's `check_image_bytes` messages, matched on how each message starts.
-_LIBRARY_REASONS = (
-    ("empty file", "empty_file"),
-    ("TIFF is not supported", "unsupported_format"),
-    ("not an image", "not_an_image"),
-    ("corrupt or truncated", "corrupt"),
-    ("unsupported channel count", "unsupported_channels"),
-    ("image has no pixels", "no_pixels"),
-)
 
 
 class IngestionError(DataError):
     """Ingestion cannot produce a usable data set; the message names the data folder and the report."""
+
+    default_code = "ingestion_failed"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +45,7 @@ class IngestOptions:
     """How to read and split a data folder.
 
     Args:
-        data_kind: "paired", "unpaired" or "multi_domain" (the method's `data_kind`).
+        data_kind: a registered data kind (`i2i_keras.data.kinds.names()`; the method's `data_kind`).
         layout: paired layout as `data.layout`: "auto", "ab" (source|target side by side) or "folders" (A/ and B/).
         domains: as `data.domains`: the two unpaired folder names, or the multi-domain folders / attributes.
         eval_fraction: share of examples hashed into the eval split when the folder has no split folders.
@@ -67,8 +63,7 @@ class IngestOptions:
     num_shards: int = 0
 
     def __post_init__(self):
-        if self.data_kind not in DATA_KINDS:
-            raise ValueError(f"`data_kind` must be one of {list(DATA_KINDS)}. Received: data_kind={self.data_kind!r}")
+        kinds.get(self.data_kind)  # ConfigError listing the known kinds
         if self.layout not in ("auto", "ab", "folders"):
             raise ValueError(f"`layout` must be 'auto', 'ab' or 'folders'. Received: layout={self.layout!r}")
         if not 0.0 < self.eval_fraction < 1.0:
@@ -82,187 +77,29 @@ class IngestOptions:
             raise ValueError(f"`num_shards` must be >= 0. Received: num_shards={self.num_shards!r}")
 
 
-@dataclasses.dataclass(frozen=True)
-class Candidate:
-    """One example to be: the file(s) it is made from and where it goes.
-
-    ``kind`` is "ab" (one image, source|target halves), "pair" (source file, target file) or "image".
-    """
-
-    key: str
-    split: str
-    group: str
-    kind: str
-    paths: tuple
-    domain: Optional[int] = None
-    label: Optional[tuple] = None
-
-
-@dataclasses.dataclass
-class IngestPlan:
-    """What the launcher found: the candidates, the rejects and ignored files known from names alone, and the
-    shard groups (in partition order)."""
-
-    candidates: list
-    rejects: list
-    ignored: list
-    groups: list
-    layout: str
-    split_source: str
-    names: list
-
-
-# ----------------------------------------------------------------------------------------------- planning
-
-
-def _reject(path: str, reason: str, message: str, **extra: Any) -> dict:
-    return {"path": path, "reason": reason, "message": " ".join(str(message).split()), **extra}
-
-
-def split_of(key: str, eval_fraction: float) -> str:
-    """"eval" when the sha256 of `key`, read as a fraction of 2**256, is below `eval_fraction`, else "train"."""
-    digest = int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest(), "big")
-    return "eval" if digest / 2.0**256 < eval_fraction else "train"
-
-
-def _group_names(names: list) -> list:
-    """Shard file name prefixes for domain names: letters, digits, '-' and '_' only, made unique by position."""
-    groups = []
-    for index, name in enumerate(names):
-        group = "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "domain"
-        groups.append(f"{group}_{index}" if group in groups else group)
-    return groups
-
-
-def _scan(folder: str, ignored: list) -> list:
-    images, others = readers.scan_folder(folder)
-    ignored.extend({"path": p, "reason": "not an image file name (extension)"} for p in others)
-    return images
-
-
-def _rel(path: str, folder: str) -> str:
-    return os.path.relpath(path, folder).replace(os.sep, "/")
-
-
-def _plan_paired(sources: dict, split: Optional[str], options: IngestOptions, plan: IngestPlan) -> None:
-    def place(key):
-        return split or split_of(key, options.eval_fraction)
-
-    if sources["layout"] == "ab":
-        folder = sources["folder"]
-        for path in _scan(folder, plan.ignored):
-            key = _rel(path, folder)
-            plan.candidates.append(Candidate(key, place(key), "pairs", "ab", (path,)))
-        return
-    # A/ and B/ folders: pairs match by relative path without extension, as the library's folder reader matches.
-    tables = []
-    for side in ("source", "target"):
-        folder, table = sources[side], {}
-        for path in _scan(folder, plan.ignored):
-            table.setdefault(os.path.splitext(_rel(path, folder))[0], []).append(path)
-        tables.append(table)
-    src, tgt = tables
-    for stem in sorted(set(src) | set(tgt)):
-        mine = src.get(stem, []) + tgt.get(stem, [])
-        if len(src.get(stem, [])) > 1 or len(tgt.get(stem, [])) > 1:
-            for path in mine:
-                plan.rejects.append(_reject(path, "ambiguous_pair", f"{len(mine)} files share the pair name "
-                                            f"{stem!r} ({', '.join(os.path.basename(p) for p in mine)})"))
-        elif stem not in tgt or stem not in src:
-            other = sources["target"] if stem not in tgt else sources["source"]
-            plan.rejects.append(_reject(mine[0], "missing_partner", f"no partner with the same name in {other} "
-                                        f"(pairs match by file name)"))
-        else:
-            plan.candidates.append(Candidate(stem, place(stem), "pairs", "pair", (src[stem][0], tgt[stem][0])))
-
-
-def _plan_domains(sources: dict, split: Optional[str], options: IngestOptions, plan: IngestPlan) -> None:
-    domains = sources["domains"]
-    names = [name for name, _ in domains]
-    unpaired = options.data_kind == "unpaired"
-    if not plan.names:
-        plan.names = names
-    elif plan.names != names and not unpaired:  # unpaired folders are trainA/testA...: matched by position
-        raise IngestionError(domains[0][1], f"the test split's domains {names} differ from the train split's "
-                             f"{plan.names}; labels would not mean the same")
-    groups = ["domain_a", "domain_b"] if unpaired else _group_names(names)
-    for index, ((name, folder), group) in enumerate(zip(domains, groups)):
-        if group not in plan.groups:
-            plan.groups.append(group)
-        label = None if unpaired else tuple(int(i == index) for i in range(len(domains)))
-        for path in _scan(folder, plan.ignored):
-            key = f"{name}/{_rel(path, folder)}"
-            where = split or split_of(key, options.eval_fraction)
-            plan.candidates.append(Candidate(key, where, group, "image", (path,),
-                                             domain=index if unpaired else None, label=label))
-
-
-def _plan_attributes(sources: dict, split: Optional[str], options: IngestOptions, plan: IngestPlan) -> None:
-    folder, csv_path = sources["folder"], sources["csv"]
-
-    def check_file(path, line):
-        if os.path.isfile(path):
-            return True
-        plan.rejects.append(_reject(path, "missing_file", f"listed in {os.path.basename(csv_path)} (line {line}) "
-                                    f"but not found"))
-        return False
-
-    paths, labels, names = readers.read_attributes_csv(
-        csv_path, folder, list(options.domains) if options.domains else None, check_file)
-    if not plan.names:
-        plan.names = list(names)
-    listed = {os.path.normpath(p) for p in paths}
-    images, others = readers.scan_folder(folder)
-    plan.ignored.extend({"path": p, "reason": "not an image file name (extension)"} for p in others
-                        if os.path.normpath(p) != os.path.normpath(csv_path))
-    plan.ignored.extend({"path": p, "reason": f"not listed in {os.path.basename(csv_path)}"} for p in images
-                        if os.path.normpath(p) not in listed)
-    if "images" not in plan.groups:
-        plan.groups.append("images")
-    for path, label in zip(paths, labels):
-        key = _rel(path, folder)
-        plan.candidates.append(Candidate(key, split or split_of(key, options.eval_fraction), "images", "image",
-                                         (path,), label=tuple(int(v) for v in label)))
-
-
 def plan_ingestion(data_root: str, options: IngestOptions) -> IngestPlan:
-    """Lists `data_root` as the library's folder readers resolve it and assigns every example its split and group.
+    """Lists `data_root` as the library's folder readers resolve it for `options.data_kind` and assigns every
+    example its split and shard group (`i2i_keras.data.ingestion.plan_folder`).
 
     Raises:
         DataError: the folder, or a folder the data kind needs, does not exist; an attributes.csv is malformed.
     """
-    if not os.path.isdir(data_root):
-        raise DataError(data_root, "data folder not found")
-    domains = list(options.domains) if options.domains else None
-    kwargs = {"layout": options.layout, "domains": domains}
-    train = readers.folder_sources(data_root, options.data_kind, "train", **kwargs)
     try:
-        test = readers.folder_sources(data_root, options.data_kind, "test", **kwargs)
-    except DataError:
-        test = None  # e.g. only a train/ folder: hash-split it like a folder without split folders
-    folder_split = test is not None and test != train
-    plan = IngestPlan([], [], [], ["pairs"] if options.data_kind == "paired" else [], train["layout"],
-                      "folders" if folder_split else "hash", [])
-    planner = {"ab": _plan_paired, "folders": _plan_paired, "domains": _plan_domains,
-               "attributes": _plan_attributes}[train["layout"]]
-    parts = [(train, "train"), (test, "eval")] if folder_split else [(train, None)]
-    for sources, split in parts:
-        if sources["layout"] != train["layout"]:
-            raise IngestionError(data_root, f"the train split is laid out as {train['layout']!r} but the test split "
-                                 f"as {sources['layout']!r}")
-        planner(sources, split, options, plan)
-    return plan
+        return plan_folder(data_root, kinds.get(options.data_kind), layout=options.layout,
+                           domains=list(options.domains) if options.domains else None,
+                           eval_fraction=options.eval_fraction)
+    except DataError as e:
+        if e.code in ("split_domains_differ", "split_layouts_differ"):
+            raise IngestionError(e.path, e.reason, code=e.code) from None
+        raise
 
 
 # ----------------------------------------------------------------------------------------------- Beam
 
 
 def classify(error: DataError) -> str:
-    """The reject reason code of a DataError raised by the library's image checks."""
-    for prefix, code in _LIBRARY_REASONS:
-        if error.reason.startswith(prefix):
-            return code
-    return "invalid_image"
+    """The reject reason code of a DataError raised by the library's image checks (its `code`)."""
+    return error.code
 
 
 def _decode_keep_depth(data: bytes) -> np.ndarray:
@@ -271,6 +108,14 @@ def _decode_keep_depth(data: bytes) -> np.ndarray:
     if is_png16:
         return tf.io.decode_png(data, channels=0, dtype=tf.uint16).numpy()
     return tf.io.decode_image(data, channels=0, dtype=tf.uint8, expand_animations=False).numpy()
+
+
+def _target_size_ok(source: tuple, target: tuple, scale: Optional[int]) -> bool:
+    """Whether a pair's target has `scale` times its source's height and width (None: any one integer factor)."""
+    (sh, sw), (th, tw) = source[:2], target[:2]
+    if scale is None:
+        return th % sh == 0 and tw % sw == 0 and th // sh == tw // sw
+    return (th, tw) == (sh * scale, sw * scale)
 
 
 class _RejectFile(Exception):
@@ -296,7 +141,7 @@ class _EncodeCandidate(beam.DoFn):
         except (tf.errors.OpError, OSError) as e:
             raise _RejectFile(_reject(path, "unreadable", f"cannot read the file: {e}")) from None
         try:
-            shape = readers.check_image_bytes(path, data)
+            shape = files.check_image_bytes(path, data)
         except DataError as e:
             raise _RejectFile(_reject(path, classify(e), e.reason)) from None
         return data, shape
@@ -321,16 +166,18 @@ class _EncodeCandidate(beam.DoFn):
             (src, s_shape), (tgt, t_shape) = (self._read(p) for p in c.paths)
             for path, shape in zip(c.paths, (s_shape, t_shape)):
                 self._check_size(path, shape[0], shape[1])
-            if s_shape[:2] != t_shape[:2]:
+            if not _target_size_ok(s_shape, t_shape, c.target_scale):
+                expected = ("the same size" if c.target_scale == 1 else
+                            f"{c.target_scale} times its size" if c.target_scale else "an integer multiple of its size")
                 raise _RejectFile(_reject(c.paths[1], "pair_size_mismatch", f"image is {t_shape[0]}x{t_shape[1]} "
-                                          f"but its partner {c.paths[0]} is {s_shape[0]}x{s_shape[1]}; paired "
-                                          f"images must have the same size"))
+                                          f"but its partner {c.paths[0]} is {s_shape[0]}x{s_shape[1]}; the target "
+                                          f"must have {expected}"))
             return {schema.SOURCE: src, schema.TARGET: tgt, schema.HEIGHT: s_shape[0], schema.WIDTH: s_shape[1],
                     schema.CHANNELS: s_shape[2]}
         data, (h, w, ch) = self._read(c.paths[0])
         self._check_size(c.paths[0], h, w)
         return {schema.IMAGE: data, schema.DOMAIN: c.domain, schema.LABEL: list(c.label) if c.label else None,
-                schema.HEIGHT: h, schema.WIDTH: w, schema.CHANNELS: ch}
+                schema.LABEL_MODE: c.label_mode, schema.HEIGHT: h, schema.WIDTH: w, schema.CHANNELS: ch}
 
     def process(self, c: Candidate) -> Iterator:
         try:
@@ -413,7 +260,7 @@ def _counts_by_reason(rejects: Iterable[dict]) -> dict:
     return dict(sorted(counts.items()))
 
 
-def _problems(report: dict, data_kind: str) -> list:
+def _problems(report: dict, kind: kinds.DataKind) -> list:
     """Why the written data set is unusable (empty list: usable)."""
     written = report["written"]
     if not sum(n for split in written.values() for n in split.values()):
@@ -423,7 +270,7 @@ def _problems(report: dict, data_kind: str) -> list:
         counts = written.get(split, {})
         if not sum(counts.values()):
             problems.append(f"the {split} split is empty")
-        elif data_kind == "unpaired":
+        elif kind.ingestion.every_group_in_every_split:
             problems += [f"the {split} split has no {g} images" for g in report["groups"] if not counts.get(g)]
     return problems
 
@@ -442,7 +289,8 @@ def run_ingestion(data_root: str, output_uri: str, options: IngestOptions, pipel
     plan = plan_ingestion(data_root, options)
     if not plan.candidates and not plan.rejects:
         raise IngestionError(data_root, f"no images found for {options.data_kind} data (layout {plan.layout!r}; "
-                             f"looked for {', '.join(readers.IMAGE_EXTENSIONS)}; {len(plan.ignored)} other files)")
+                             f"looked for {', '.join(files.IMAGE_EXTENSIONS)}; {len(plan.ignored)} other files)",
+                             code="no_images")
     work_dir = os.path.join(output_uri, ".ingest-work")
     if plan.candidates:
         with pipeline as p:
@@ -464,6 +312,7 @@ def run_ingestion(data_root: str, output_uri: str, options: IngestOptions, pipel
         "eval_fraction": options.eval_fraction if plan.split_source == "hash" else None,
         "groups": plan.groups,
         "names": plan.names,
+        "label_mode": plan.label_mode,
         "written": written,
         "shards": {split: sorted(os.path.basename(f) for f in tf.io.gfile.glob(
             os.path.join(output_uri, f"Split-{split}", "*" + SHARD_SUFFIX))) for split in SPLITS},
@@ -478,12 +327,12 @@ def run_ingestion(data_root: str, output_uri: str, options: IngestOptions, pipel
     if fraction > options.max_reject_fraction:
         raise IngestionError(data_root, f"{len(rejects)} of {total} inputs rejected ({fraction:.1%}), more than "
                              f"max_reject_fraction={options.max_reject_fraction:g} ({reasons}); the list is in "
-                             f"{report_path}")
-    problems = _problems(report, options.data_kind)
+                             f"{report_path}", code="too_many_rejects")
+    problems = _problems(report, kinds.get(options.data_kind))
     if problems:
         detail = f"; rejected: {reasons}" if rejects else ""
         raise IngestionError(data_root, f"{'; '.join(problems)} ({len(rejects)} of {total} inputs rejected"
-                             f"{detail}; eval_fraction={options.eval_fraction:g}); see {report_path}")
+                             f"{detail}; eval_fraction={options.eval_fraction:g}); see {report_path}", code="empty_split")
     return report
 
 
