@@ -1,6 +1,9 @@
-"""Evaluation: the metrics of each data kind on SavedModels with known behaviour (identity, "perfect" translators
-built with the export layout), the feature distance, thresholds and the blessing decision."""
+"""Evaluation as the TFX ImageEvaluator runs it (`pipeline.components.evaluate`, a thin component over
+`i2i_keras.evaluation`): the metrics of each data kind on SavedModels with known behaviour (identity, "perfect"
+translators built with the export layout), the feature distance, thresholds and the blessing decision. The library's
+own rules are tested in tests/evaluation."""
 
+import json
 import math
 import os
 
@@ -15,6 +18,11 @@ from i2i_keras import metrics as i2i_metrics  # noqa: E402
 from i2i_keras.data import encode_example  # noqa: E402
 from i2i_keras.data import encode_png  # noqa: E402
 from i2i_keras.data import transforms  # noqa: E402
+from i2i_keras.errors import ConfigError  # noqa: E402
+from i2i_keras.errors import DataError  # noqa: E402
+from i2i_keras.errors import RequestError  # noqa: E402
+from i2i_keras.evaluation import blessing  # noqa: E402
+from i2i_keras.evaluation import features  # noqa: E402
 from pipeline.components import evaluate  # noqa: E402
 from tests.pipeline import pipeline_test_utils as utils  # noqa: E402
 
@@ -32,52 +40,58 @@ def _rng_images(n, size=32, channels=3, seed=0):
 def test_frechet_distance_known_values():
     rng = np.random.default_rng(0)
     a = rng.normal(size=(500, 4))
-    assert evaluate.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    assert features.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
     # Same covariance, means 3 apart in every one of 4 dimensions: 4 * 3**2.
-    assert evaluate.frechet_distance(a, a + 3.0) == pytest.approx(36.0, rel=1e-6)
+    assert features.frechet_distance(a, a + 3.0) == pytest.approx(36.0, rel=1e-6)
     # Scaled by 2: |mu - 2 mu|^2 + Tr(S + 4S - 2 (S^1/2 4S S^1/2)^1/2) = |mu|^2 + Tr(S).
-    assert evaluate.frechet_distance(a, 2 * a) == pytest.approx(np.trace(np.cov(a, rowvar=False)) +
+    assert features.frechet_distance(a, 2 * a) == pytest.approx(np.trace(np.cov(a, rowvar=False)) +
                                                                np.sum(a.mean(0) ** 2), rel=1e-6)
     # Fewer samples than dimensions (rank-deficient covariances) still give a finite, non-negative number.
-    assert 0.0 <= evaluate.frechet_distance(a[:3], a[3:6] + 1.0) < math.inf
+    assert 0.0 <= features.frechet_distance(a[:3], a[3:6] + 1.0) < math.inf
 
 
 def test_random_features_are_fixed_by_the_seed():
     images = [transforms.from_uint(img)[None] for img in _rng_images(3)]
-    first = evaluate.RandomConvFeatures(0)(images)
+    first = features.RandomConvFeatures(0)(images)
     assert first.shape == (3, 64)
-    np.testing.assert_array_equal(first, evaluate.RandomConvFeatures(0)(images))
-    assert not np.allclose(first, evaluate.RandomConvFeatures(1)(images))
+    np.testing.assert_array_equal(first, features.RandomConvFeatures(0)(images))
+    assert not np.allclose(first, features.RandomConvFeatures(1)(images))
 
 
 def test_thresholds_are_validated():
     assert evaluate.validate_thresholds("paired", {"psnr": {"lower_bound": 20}}) == {"psnr": {"lower_bound": 20.0}}
-    with pytest.raises(ValueError, match=r"Unknown metric 'psnr' for unpaired data"):
-        evaluate.validate_thresholds("unpaired", {"psnr": {"lower_bound": 20}})
-    with pytest.raises(ValueError, match=r"Unknown check 'minimum'"):
-        evaluate.validate_thresholds("paired", {"psnr": {"minimum": 20}})
-    with pytest.raises(ValueError, match=r"must be >= 0"):
-        evaluate.validate_thresholds("paired", {"psnr": {"max_regression": -1}})
-    with pytest.raises(ValueError, match=r"must be a finite number"):
-        evaluate.validate_thresholds("paired", {"ssim": {"lower_bound": "high"}})
+    for kind, thresholds, code, message in [
+            ("unpaired", {"psnr": {"lower_bound": 20}}, "unknown_metric", r"Unknown metric 'psnr' for unpaired data"),
+            ("paired", {"psnr": {"minimum": 20}}, "unknown_check", r"Unknown check 'minimum'"),
+            ("paired", {"psnr": {"max_regression": -1}}, "bad_threshold", r"must be >= 0"),
+            ("paired", {"ssim": {"lower_bound": "high"}}, "bad_threshold", r"must be a finite number")]:
+        with pytest.raises(ConfigError, match=message) as info:
+            evaluate.validate_thresholds(kind, thresholds)
+        assert info.value.code == code
 
 
 def test_blessing_checks():
+    directions = {"psnr": 1, "ssim": 1, "l1": -1}
     metrics = {"psnr": 20.0, "ssim": 0.5, "l1": 0.2}
-    blessed, checks = evaluate.check_blessing(metrics, {"psnr": {"lower_bound": 19.0, "max_regression": 1.0}})
+    blessed, checks = blessing.check_blessing(metrics, {"psnr": {"lower_bound": 19.0, "max_regression": 1.0}},
+                                              directions=directions)
+    checks = [c for c in checks if c["check"] != "valid"]
     assert blessed and [c["check"] for c in checks] == ["lower_bound", "max_regression"]
     assert checks[1]["detail"] == "no blessed baseline model yet"
     # Worse than the baseline by 1.5 dB > 1.0 allowed.
-    blessed, checks = evaluate.check_blessing(metrics, {"psnr": {"max_regression": 1.0}}, {"psnr": 21.5})
-    assert not blessed and checks[0]["regression"] == pytest.approx(1.5)
+    blessed, checks = blessing.check_blessing(metrics, {"psnr": {"max_regression": 1.0}}, {"psnr": 21.5},
+                                              directions=directions)
+    assert not blessed and checks[-1]["regression"] == pytest.approx(1.5)
     # Lower-is-better metrics regress upwards.
-    blessed, _ = evaluate.check_blessing(metrics, {"l1": {"max_regression": 0.05}}, {"l1": 0.1})
+    blessed, _ = blessing.check_blessing(metrics, {"l1": {"max_regression": 0.05}}, {"l1": 0.1},
+                                         directions=directions)
     assert not blessed
-    assert not evaluate.check_blessing(metrics, {"l1": {"upper_bound": 0.1}})[0]
+    assert not blessing.check_blessing(metrics, {"l1": {"upper_bound": 0.1}}, directions=directions)[0]
     # A NaN metric is never blessed; a metric that could not be computed only fails when thresholded.
-    assert not evaluate.check_blessing({**metrics, "psnr": float("nan")}, {})[0]
-    assert evaluate.check_blessing({**metrics, "ssim": None}, {})[0]
-    assert not evaluate.check_blessing({**metrics, "ssim": None}, {"ssim": {"lower_bound": 0.1}})[0]
+    assert not blessing.check_blessing({**metrics, "psnr": float("nan")}, {}, directions=directions)[0]
+    assert blessing.check_blessing({**metrics, "ssim": None}, {}, directions=directions)[0]
+    assert not blessing.check_blessing({**metrics, "ssim": None}, {"ssim": {"lower_bound": 0.1}},
+                                       directions=directions)[0]
 
 
 def test_paired_metrics_are_those_of_the_served_output(tmp_path):
@@ -96,7 +110,8 @@ def test_paired_metrics_are_those_of_the_served_output(tmp_path):
     assert report["num_images"] == 5 and report["signature"] == "translate_bytes"
     assert report["baseline"]["path"] == darker and report["baseline"]["metrics"]["psnr"] != report["metrics"]["psnr"]
     regression = report["baseline"]["metrics"]["psnr"] - report["metrics"]["psnr"]
-    assert report["checks"][0]["regression"] == pytest.approx(regression)
+    (check,) = [c for c in report["checks"] if c["check"] == "max_regression"]
+    assert check["regression"] == pytest.approx(regression)
     assert report["blessed"] == (regression <= 0.0)
 
 
@@ -150,15 +165,17 @@ def test_multi_domain_needs_a_label_input(tmp_path):
     examples = str(tmp_path / "examples")
     utils.write_split(examples, "eval", [encode_example(image=encode_png(x), label=[1, 0]) for x in _rng_images(2)])
     no_label = utils.export_toy(str(tmp_path / "m"), "multi_domain", lambda image: image)
-    with pytest.raises(evaluate.EvaluationError, match=r"no translation mode takes a target label"):
+    with pytest.raises(evaluate.EvaluationError, match=r"no translation mode takes a target label") as info:
         evaluate.evaluate_models(no_label, examples, {})
+    assert isinstance(info.value, RequestError) and info.value.code == "no_label_mode"
 
 
 def test_missing_eval_split_is_a_clear_error(tmp_path):
     identity = utils.export_toy(str(tmp_path / "m"), "paired", lambda image: image)
     os.makedirs(tmp_path / "examples" / "Split-eval")
-    with pytest.raises(evaluate.EvaluationError, match=r"Split-eval: no eval TFRecord shards"):
+    with pytest.raises(evaluate.EvaluationError, match=r"Split-eval: no eval TFRecord shards") as info:
         evaluate.evaluate_models(identity, str(tmp_path / "examples"), {})
+    assert isinstance(info.value, DataError) and info.value.code == "no_eval_shards"
 
 
 def test_multi_domain_attributes_flip_one_attribute(tmp_path):
@@ -186,3 +203,35 @@ def test_multi_domain_attributes_flip_one_attribute(tmp_path):
     assert report["reference"]["classifier_accuracy_on_real"] == 1.0
     assert report["metrics"]["domain_accuracy"] == 1.0
     assert report["baseline"]["metrics"]["domain_accuracy"] == 0.0
+
+
+def test_component_writes_strict_json_and_the_blessing(tmp_path):
+    from tfx.types import standard_artifacts
+
+    images = _rng_images(3, seed=5)
+    examples_uri = str(tmp_path / "examples")
+    utils.write_split(examples_uri, "eval", [encode_example(source=encode_png(x), target=encode_png(x))
+                                             for x in images])
+    artifacts = {}
+    for name, cls in (("model", standard_artifacts.Model), ("examples", standard_artifacts.Examples),
+                      ("evaluation", standard_artifacts.ModelEvaluation),
+                      ("blessing", standard_artifacts.ModelBlessing)):
+        artifacts[name] = cls()
+        artifacts[name].uri = str(tmp_path / name)
+        os.makedirs(artifacts[name].uri, exist_ok=True)
+    artifacts["examples"].uri = examples_uri
+    utils.export_toy(os.path.join(artifacts["model"].uri, "Format-Serving"), "paired", lambda image: image)
+    function = evaluate.ImageEvaluator.EXECUTOR_SPEC.executor_class._FUNCTION
+
+    function(**artifacts, baseline_model=None, thresholds='{"psnr": {"lower_bound": 30}}', max_examples=64, seed=0)
+
+    with open(os.path.join(artifacts["evaluation"].uri, evaluate.METRICS_FILE)) as f:
+        text = f.read()
+    report = json.loads(text, parse_constant=lambda token: pytest.fail(f"non-strict JSON token {token}"))
+    assert report["metrics"]["psnr"] == "Infinity" and report["blessed"]  # a perfect model: infinite PSNR
+    assert os.path.isfile(os.path.join(artifacts["blessing"].uri, "BLESSED"))
+    assert artifacts["blessing"].get_int_custom_property("blessed") == 1
+    assert artifacts["evaluation"].get_float_custom_property("l1") == 0.0
+    with pytest.raises(ConfigError) as info:
+        function(**artifacts, baseline_model=None, thresholds="{psnr", max_examples=64, seed=0)
+    assert info.value.code == "bad_thresholds"
