@@ -4,7 +4,7 @@ MODERN := .venv-modern/bin/python
 RUN ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: venv demo test test-modern bench clean-venv
+.PHONY: venv demo test test-modern test-installed bench clean-venv
 
 venv:
 	@scripts/bootstrap.sh
@@ -19,6 +19,11 @@ test: venv
 test-modern:
 	@scripts/bootstrap.sh modern
 	$(MODERN) -m pytest -q -n 2 -m "not learning"
+
+# The package as users get it: a wheel installed into a fresh Python 3.10 venv (core dependencies, pinned), trained
+# for 2 steps from outside the checkout and checked (packaged configs, install names, no top-level pipeline/serving).
+test-installed:
+	scripts/check_installed.sh
 
 bench: venv
 	$(PY) bench/train_step.py

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib.util
 import os
 from typing import Any, Optional
 
@@ -312,17 +313,52 @@ def set_image_size(cfg: ExperimentConfig, size: int) -> None:
     cfg.data.load_size = max(size, int(round(size * 286 / 256)))
 
 
-def configs_root() -> Optional[str]:
-    """The `configs/` folder: the repository's (source checkout) or the copy installed as `i2i_keras/configs`."""
+def _configs_candidates() -> list:
+    """Where the configs folder may be, in order: the installed package data `i2i_keras/configs` (a wheel, or an
+    editable install that maps it to the checkout's `configs/`), then the `configs/` folder of the source checkout
+    this package sits in (only next to a setup.py, never an unrelated `configs/` beside site-packages' i2i_keras)."""
+    candidates = []
+    try:
+        spec = importlib.util.find_spec(f"{__package__}.configs")
+    except ImportError:  # pragma: no cover - a broken meta path finder
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        candidates.extend(spec.submodule_search_locations)
     here = os.path.dirname(os.path.abspath(__file__))
-    for candidate in (os.path.join(os.path.dirname(here), "configs"), os.path.join(here, "configs")):
+    candidates.append(os.path.join(here, "configs"))
+    checkout = os.path.dirname(here)
+    if os.path.isfile(os.path.join(checkout, "setup.py")):
+        candidates.append(os.path.join(checkout, "configs"))
+    return list(dict.fromkeys(candidates))
+
+
+def configs_root() -> str:
+    """The configs folder (`configs/` of the checkout, installed as the package data `i2i_keras/configs`).
+
+    Raises:
+        ConfigError: (code ``missing_configs``) it is in none of the places looked in, which the message names.
+    """
+    candidates = _configs_candidates()
+    for candidate in candidates:
         if os.path.isdir(candidate):
             return candidate
-    return None
+    raise ConfigError(f"The configs folder is missing. Looked in: {candidates}", code="missing_configs")
 
 
-def default_config_path(method: str) -> Optional[str]:
-    """`configs/<method>/default.yaml`: the config `--method NAME` uses when no `--config` is given."""
-    root = configs_root()
-    path = os.path.join(root, method, "default.yaml") if root else None
-    return path if path and os.path.isfile(path) else None
+def default_config_path(method: str) -> str:
+    """`configs/<method>/default.yaml`: the config `--method NAME` uses when no `--config` is given.
+
+    Raises:
+        ConfigError: (code ``missing_default_config``) the file does not exist; the message names the path looked
+            for. There is no fallback to the dataclass defaults: they are not a method's configuration.
+    """
+    try:
+        looked_for = [os.path.join(configs_root(), method, "default.yaml")]
+    except ConfigError:
+        looked_for = [os.path.join(c, method, "default.yaml") for c in _configs_candidates()]
+    if not os.path.isfile(looked_for[0]):
+        where = looked_for[0] if len(looked_for) == 1 else " or ".join(looked_for)
+        raise ConfigError(
+            f"No default config for method {method!r}: {where} does not exist. Pass --config FILE or add the file.",
+            code="missing_default_config")
+    return looked_for[0]
