@@ -39,6 +39,8 @@ import keras
 import tensorflow as tf
 
 from i2i_keras.data import transforms
+from i2i_keras.errors import RequestError, RunStateError
+from i2i_keras.training import storage
 
 METADATA_ENDPOINT = "metadata"
 METADATA_JSON_KEY = "metadata_json"
@@ -66,10 +68,13 @@ def export_for_serving(model, base_dir: str, version: Optional[int] = None) -> s
 
     The SavedModel is written to a hidden temporary directory inside `base_dir` and renamed into place, so a crash
     never leaves a half-written version for TF Serving to load. An existing version is never overwritten.
+    `base_dir` may be a URL (gs://bucket/models/x, ram://...): all file access goes through `tf.io.gfile`; where
+    directories cannot be renamed (object stores, ram://) the files are copied in, `saved_model.pb` last.
 
     Raises:
-        ValueError: `model`, one of its translation modes, `base_dir` or `version` is unusable.
-        FileExistsError: the version directory already exists.
+        ValueError: `model`, one of its translation modes or `version` is unusable (a defect of the caller).
+        RunStateError: `base_dir` is a file (code ``not_a_directory``) or the version directory already exists
+            (code ``version_exists``).
     """
     from i2i_keras.methods.base import TranslationModel
 
@@ -79,7 +84,8 @@ def export_for_serving(model, base_dir: str, version: Optional[int] = None) -> s
         raise ValueError(f"`base_dir` must be a non-empty path. Received: base_dir={base_dir!r}")
     base_dir = os.fspath(base_dir)
     if tf.io.gfile.exists(base_dir) and not tf.io.gfile.isdir(base_dir):
-        raise ValueError(f"`base_dir` exists and is not a directory. Received: base_dir={base_dir!r}")
+        raise RunStateError(f"{base_dir}: the export base path exists and is not a directory. "
+                            f"Received: base_dir={base_dir!r}", code="not_a_directory")
     if version is not None and (isinstance(version, bool) or not isinstance(version, numbers.Integral)
                                 or version < 0):
         raise ValueError(f"`version` must be a non-negative integer or None. Received: version={version!r}")
@@ -90,7 +96,7 @@ def export_for_serving(model, base_dir: str, version: Optional[int] = None) -> s
         version = max(list_versions(base_dir), default=0) + 1
     target = os.path.join(base_dir, str(int(version)))
     if tf.io.gfile.exists(target):
-        raise FileExistsError(f"SavedModel version directory already exists: {target}")
+        raise _version_exists(target)
 
     archive = _build_archive(model, modes, metadata)
     tf.io.gfile.makedirs(base_dir)
@@ -102,13 +108,20 @@ def export_for_serving(model, base_dir: str, version: Optional[int] = None) -> s
         with tf.io.gfile.GFile(asset, "w") as f:
             f.write(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
         if tf.io.gfile.exists(target):  # created by someone else while we were writing
-            raise FileExistsError(f"SavedModel version directory already exists: {target}")
-        tf.io.gfile.rename(tmp, target, overwrite=False)
+            raise _version_exists(target)
+        try:
+            storage.publish_dir(tmp, target, last=("saved_model.pb",))
+        except (FileExistsError, tf.errors.AlreadyExistsError):
+            raise _version_exists(target) from None
     except BaseException:
-        if tf.io.gfile.exists(tmp):
-            tf.io.gfile.rmtree(tmp)
+        storage.remove_quietly(tmp)  # never masks the error that got us here
         raise
     return target
+
+
+def _version_exists(target: str) -> RunStateError:
+    return RunStateError(f"{target}: SavedModel version directory already exists (versions are never overwritten)",
+                         code="version_exists")
 
 
 def list_versions(base_dir: str) -> list:
@@ -127,21 +140,22 @@ def resolve_version_dir(path: str) -> str:
     """A version directory as is, or the highest version holding a SavedModel under a model base path.
 
     Raises:
-        FileNotFoundError: `path` does not exist.
-        ValueError: `path` is neither a SavedModel nor a base path with a SavedModel version in it.
+        RequestError: `path` does not exist (code ``model_not_found``), or is neither a SavedModel nor a base path
+            with a SavedModel version in it (code ``not_a_saved_model``).
     """
     path = os.fspath(path)
     if not tf.io.gfile.exists(path):
-        raise FileNotFoundError(f"{path}: no such file or directory")
+        raise RequestError(f"{path}: no such file or directory", code="model_not_found")
     if not tf.io.gfile.isdir(path):
-        raise ValueError(f"{path}: not a SavedModel directory (it is a file)")
+        raise RequestError(f"{path}: not a SavedModel directory (it is a file)", code="not_a_saved_model")
     if _is_saved_model(path):
         return path
     for version in reversed(list_versions(path)):
         candidate = os.path.join(path, str(version))
         if _is_saved_model(candidate):
             return candidate
-    raise ValueError(f"{path}: not a SavedModel (no saved_model.pb in it, nor in an integer version subdirectory)")
+    raise RequestError(f"{path}: not a SavedModel (no saved_model.pb in it, nor in an integer version subdirectory)",
+                       code="not_a_saved_model")
 
 
 def read_metadata(version_dir: str) -> Optional[dict]:

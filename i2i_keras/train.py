@@ -1,8 +1,12 @@
 """Training CLI: `python -m i2i_keras.train --method NAME [options]`.
 
 Without `--config`, `configs/<method>/default.yaml` is used; without `--data`, the embedded default data set that
-fits the method's data kind. Bad input ends with one `error:` line on stderr and exit status 2 (`--debug` shows the
-traceback instead); nothing in an existing run directory is overwritten unless `--resume` continues it.
+fits the method's data kind. `--output` may be a local folder or a URL that TensorFlow's file systems serve
+(gs://bucket/run, ...). Nothing in an existing run directory is overwritten unless `--resume` continues it.
+
+Exit status: 0 on success; 2 with one `error: <message>` line on stderr for bad input or run state (the library's
+`I2IError`s: config, data, run directory, checkpoint); 1 for anything else, which is a defect: its traceback is shown,
+followed by a line asking to report it. `--debug` lets every exception propagate with its traceback.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import argparse
 import os
 import sys
 import time
+import traceback
 from typing import Optional
 
 
@@ -58,26 +63,25 @@ def _resolve_config(args):
         cfg.train.mixed_precision = args.mixed_precision
     for flag, value in (("--steps", cfg.train.steps), ("--batch-size", cfg.train.batch_size)):
         if value <= 0:
-            raise ConfigError(f"{flag} must be positive. Received: {value}")
+            raise ConfigError(f"{flag} must be positive. Received: {value}", code="bad_value")
     return cfg
+
+
+BUG_LINE = "i2i_keras: this is a bug, please report it with the traceback above"
 
 
 def main(argv: Optional[list] = None) -> int:
     args = build_parser().parse_args(argv)
-    from i2i_keras.data import DataError
     from i2i_keras.config import ConfigError
+    from i2i_keras.errors import I2IError
     from i2i_keras.registry import get_method, list_methods
-    from i2i_keras.training.checkpoint import CheckpointError
-    from i2i_keras.training.loop import RunDirectoryError
 
     if args.list_methods:
         print("\n".join(list_methods()))
         return 0
-    expected = (ConfigError, DataError, RunDirectoryError, CheckpointError, FileExistsError, FileNotFoundError,
-                ValueError)
     try:
         if not args.method:
-            raise ConfigError(f"--method is required. Available: {list_methods()}")
+            raise ConfigError(f"--method is required. Available: {list_methods()}", code="missing_method")
         get_method(args.method)
         from i2i_keras.training.distribute import configure_devices, strategy_for
 
@@ -88,18 +92,26 @@ def main(argv: Optional[list] = None) -> int:
 
         result = run(cfg, output, resume=args.resume, strategy=strategy_for(args.devices),
                      export=not args.no_export)
-    except expected as e:
+    except I2IError as e:  # bad input or run state: the message says what to change
         if args.debug:
             raise
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Exception:  # anything else is a defect (ours, or TensorFlow's / Keras's): never hidden as bad input
+        if args.debug:
+            raise
+        traceback.print_exc()
+        print(BUG_LINE, file=sys.stderr)
+        return 1
+    from i2i_keras.training import storage
+
     print(f"trained {cfg.method} for {result.steps} steps in {result.output_dir}")
     if result.metrics:
         print("evaluation: " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(result.metrics.items())))
     print(f"samples:    {result.sample_path}")
     if result.export_path:
         print(f"SavedModel: {result.export_path}  (TF Serving model base path: {os.path.dirname(result.export_path)})")
-    print(f"Keras model: {os.path.join(result.output_dir, 'model.keras')}")
+    print(f"Keras model: {storage.join(result.output_dir, 'model.keras')}")
     return 0
 
 

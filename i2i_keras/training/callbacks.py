@@ -1,14 +1,13 @@
-"""Training callbacks. Everything they need is passed in; none reads globals."""
+"""Training callbacks. Everything they need is passed in; none reads globals. Directories may be URLs (every file
+goes through `tf.io.gfile`)."""
 
 from __future__ import annotations
-
-import os
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from i2i_keras.training import checkpoint
+from i2i_keras.training import checkpoint, storage
 
 
 def _steps_done(model) -> int:
@@ -41,7 +40,7 @@ class SampleGrid(keras.callbacks.Callback):
         self.batch = batch
         self.sample_dir = sample_dir
         self.every = every
-        self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "samples"))
+        self.writer = tf.summary.create_file_writer(storage.join(log_dir, "samples"))
         self.last_step = -1
 
     def write(self, step: int) -> str:
@@ -49,9 +48,9 @@ class SampleGrid(keras.callbacks.Callback):
             return ""
         self.last_step = step
         grid = image_grid([np.asarray(c) for c in self.model.sample_grid(self.batch)])
-        os.makedirs(self.sample_dir, exist_ok=True)
-        path = os.path.join(self.sample_dir, f"step-{step:08d}.png")
-        tf.io.write_file(path, tf.io.encode_png(grid))
+        storage.makedirs(self.sample_dir)
+        path = storage.join(self.sample_dir, f"step-{step:08d}.png")
+        storage.write_atomic(path, tf.io.encode_png(grid).numpy())
         with self.writer.as_default():
             tf.summary.image("input|output|target", grid[None], step=step)
         self.writer.flush()
@@ -72,7 +71,7 @@ class StepScalars(keras.callbacks.Callback):
     def __init__(self, log_dir: str, every: int = 10):
         super().__init__()
         self.every = max(1, every)
-        self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "train"))
+        self.writer = tf.summary.create_file_writer(storage.join(log_dir, "train"))
 
     def on_train_batch_end(self, batch, logs=None):
         step = _steps_done(self.model)

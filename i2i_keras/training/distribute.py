@@ -14,6 +14,8 @@ from typing import Optional
 
 import tensorflow as tf
 
+from i2i_keras.errors import ConfigError
+
 
 def configure_devices(devices: Optional[int]) -> None:
     """Splits the CPU into `devices` logical devices when there is no GPU. Call before TensorFlow runs anything."""
@@ -62,9 +64,11 @@ def _tf_config() -> dict:
     try:
         config = json.loads(text)
     except ValueError as e:
-        raise ValueError(f"TF_CONFIG is not valid JSON ({e}). Received: TF_CONFIG={text!r}") from None
+        raise ConfigError(f"TF_CONFIG is not valid JSON ({e}). Received: TF_CONFIG={text!r}",
+                          code="bad_tf_config") from None
     if not isinstance(config, dict):
-        raise ValueError(f"TF_CONFIG must be a JSON object with `cluster` and `task`. Received: TF_CONFIG={text!r}")
+        raise ConfigError(f"TF_CONFIG must be a JSON object with `cluster` and `task`. Received: TF_CONFIG={text!r}",
+                          code="bad_tf_config")
     return config
 
 
@@ -74,8 +78,9 @@ def num_workers_from_environment() -> int:
     unsupported = sorted(set(cluster) - set(_WORKER_TASKS))
     if unsupported:
         # Parameter-server and evaluator jobs need a different strategy and a different training loop.
-        raise ValueError(f"TF_CONFIG names {unsupported} tasks; only synchronous 'chief'/'worker' clusters "
-                         f"(MultiWorkerMirroredStrategy) are supported. Received: cluster={cluster}")
+        raise ConfigError(f"TF_CONFIG names {unsupported} tasks; only synchronous 'chief'/'worker' clusters "
+                          f"(MultiWorkerMirroredStrategy) are supported. Received: cluster={cluster}",
+                          code="bad_tf_config")
     return sum(len(cluster.get(task) or []) for task in _WORKER_TASKS) or 1
 
 

@@ -8,6 +8,9 @@ Output directory layout:
     model.keras              the final model (weights + optimizer state)
     metrics.json             final evaluation on the evaluation split
     export/<version>/        the SavedModel; `export/` is TF Serving's model base path
+
+`output_dir` may be a local path or a URL of any file system TensorFlow serves (gs://bucket/run, ram://run): every
+file goes through `tf.io.gfile` (`i2i_keras.training.storage`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import sys
 from typing import Optional
 
@@ -26,9 +28,10 @@ import tensorflow as tf
 import yaml
 
 from i2i_keras.config import ExperimentConfig
+from i2i_keras.errors import RunStateError
 from i2i_keras.methods.base import build_model
 from i2i_keras.training import callbacks as cb
-from i2i_keras.training import checkpoint
+from i2i_keras.training import checkpoint, storage
 from i2i_keras.training.schedules import make_optimizer
 
 logger = logging.getLogger("i2i_keras")
@@ -45,22 +48,44 @@ class TrainResult:
     sample_path: Optional[str]
 
 
-class RunDirectoryError(RuntimeError):
-    """The output directory holds another run (refusing to overwrite it) or nothing to resume."""
+class RunDirectoryError(RunStateError):
+    """The output directory cannot be used as asked.
+
+    Codes: ``run_exists`` (holds another run; it is never overwritten), ``nothing_to_resume``, ``config_mismatch``
+    (resuming with another method, model or losses), ``run_finished`` (already at `train.steps`),
+    ``not_writable`` (the directory cannot be created or written).
+    """
+
+    default_code = "bad_run_directory"
 
 
 def _check_output_dir(output_dir: str, resume: bool) -> Optional[str]:
-    ckpt_dir = os.path.join(output_dir, "checkpoints")
-    last = checkpoint.latest(ckpt_dir)
+    try:
+        last = checkpoint.latest(storage.join(output_dir, "checkpoints"))
+        has_model = storage.exists(storage.join(output_dir, "model.keras"))
+    except storage.IO_ERRORS as e:  # e.g. an unknown URL scheme or a bucket that cannot be listed
+        raise RunDirectoryError(f"{output_dir}: cannot be read ({storage.describe(e)})", code="not_writable") from None
     if resume:
         if last is None:
             raise RunDirectoryError(f"{output_dir}: nothing to resume (no checkpoints/ckpt-*.npz). "
-                                    f"Drop --resume to start a new run there.")
+                                    f"Drop --resume to start a new run there.", code="nothing_to_resume")
         return last
-    if last is not None or os.path.exists(os.path.join(output_dir, "model.keras")):
+    if last is not None or has_model:
         raise RunDirectoryError(f"{output_dir}: already holds a training run; pass --resume to continue it or "
-                                f"choose another --output (nothing was overwritten).")
+                                f"choose another --output (nothing was overwritten).", code="run_exists")
     return None
+
+
+def _write_config(output_dir: str, config_dict: dict) -> None:
+    """Creates the run directory and writes `config.yaml`: the first write of a run, so a directory that cannot be
+    created or written is reported as bad run state (not as a crash) before any training."""
+    try:
+        storage.makedirs(output_dir)
+        storage.write_atomic(storage.join(output_dir, "config.yaml"),
+                             yaml.safe_dump(config_dict, sort_keys=False))
+    except storage.IO_ERRORS as e:
+        raise RunDirectoryError(f"{output_dir}: cannot write the run directory ({storage.describe(e)})",
+                                code="not_writable") from None
 
 
 def make_datasets(cfg: ExperimentConfig, data_kind: str, global_batch: int, skip_batches: int,
@@ -116,10 +141,12 @@ def run(cfg: ExperimentConfig, output_dir: str, *, resume: bool = False, strateg
         for key in ("method", "model", "loss_weights"):
             if key in saved and saved[key] != dataclasses.asdict(cfg)[key]:
                 raise RunDirectoryError(f"{last}: was written with {key}={saved[key]!r}, but this run has "
-                                        f"{key}={dataclasses.asdict(cfg)[key]!r}; resume with the same config.")
+                                        f"{key}={dataclasses.asdict(cfg)[key]!r}; resume with the same config.",
+                                        code="config_mismatch")
         if manifest["step"] >= cfg.train.steps:
             raise RunDirectoryError(f"{output_dir}: the run is already at step {manifest['step']} "
-                                    f"(train.steps={cfg.train.steps}); pass a larger --steps to train further.")
+                                    f"(train.steps={cfg.train.steps}); pass a larger --steps to train further.",
+                                    code="run_finished")
     keras.utils.set_random_seed(cfg.train.seed)
     # Layers keep the dtype policy they were built under; the global one is restored so that models built later in
     # this process are not silently mixed-precision.
@@ -152,19 +179,17 @@ def run(cfg: ExperimentConfig, output_dir: str, *, resume: bool = False, strateg
     sample_batch = next(iter(eval_dataset.take(1)))
 
     # Only now, with the model built and the data validated, is anything written.
-    os.makedirs(output_dir, exist_ok=True)
     config_dict = dataclasses.asdict(cfg)
-    with open(os.path.join(output_dir, "config.yaml"), "w", encoding="utf-8") as f:
-        yaml.safe_dump(config_dict, f, sort_keys=False)
+    _write_config(output_dir, config_dict)
 
-    log_dir = os.path.join(output_dir, "logs")
+    log_dir = storage.join(output_dir, "logs")
     steps_per_epoch = min(cfg.train.steps_per_epoch, cfg.train.steps)
-    samples = cb.SampleGrid(sample_batch, os.path.join(output_dir, "samples"), log_dir, cfg.train.sample_every)
+    samples = cb.SampleGrid(sample_batch, storage.join(output_dir, "samples"), log_dir, cfg.train.sample_every)
     callbacks = [
         cb.StopAtStep(cfg.train.steps),
         cb.StepScalars(log_dir, every=max(1, min(50, steps_per_epoch))),
         samples,
-        cb.FullStateCheckpoint(os.path.join(output_dir, "checkpoints"), cfg.train.checkpoint_every, config_dict,
+        cb.FullStateCheckpoint(storage.join(output_dir, "checkpoints"), cfg.train.checkpoint_every, config_dict,
                                cfg.train.keep_checkpoints),
     ]
     callbacks += list(extra_callbacks or [])
@@ -179,19 +204,21 @@ def run(cfg: ExperimentConfig, output_dir: str, *, resume: bool = False, strateg
     if cfg.train.eval_batches:
         metrics = model.evaluate(eval_dataset.take(cfg.train.eval_batches), return_dict=True, verbose=0)
         metrics = {k: float(v) for k, v in metrics.items()}
-        writer = tf.summary.create_file_writer(os.path.join(log_dir, "validation"))
+        writer = tf.summary.create_file_writer(storage.join(log_dir, "validation"))
         with writer.as_default():
             for name, value in metrics.items():
                 tf.summary.scalar(name, value, step=int(model.train_steps.numpy()))
+        writer.flush()
     steps_done = int(model.train_steps.numpy())
-    with open(os.path.join(output_dir, "metrics.json"), "w", encoding="utf-8") as f:
-        json.dump({"step": steps_done, "history": history, "evaluation": metrics}, f, indent=1)
+    storage.write_atomic(storage.join(output_dir, "metrics.json"),
+                         json.dumps({"step": steps_done, "history": history, "evaluation": metrics}, indent=1))
 
-    keras_path = os.path.join(output_dir, "model.keras")
+    keras_path = storage.join(output_dir, "model.keras")
+    # Keras 3 writes remote paths (any "scheme://") through tf.io.gfile itself; the rename makes it atomic.
     model.save(keras_path + ".tmp.keras")
-    os.replace(keras_path + ".tmp.keras", keras_path)
-    export_path = export_for_serving(model, os.path.join(output_dir, "export")) if export else None
-    sample_path = samples.write(steps_done) or os.path.join(output_dir, "samples", f"step-{steps_done:08d}.png")
+    tf.io.gfile.rename(keras_path + ".tmp.keras", keras_path, overwrite=True)
+    export_path = export_for_serving(model, storage.join(output_dir, "export")) if export else None
+    sample_path = samples.write(steps_done) or storage.join(output_dir, "samples", f"step-{steps_done:08d}.png")
     return TrainResult(model, output_dir, steps_done, history, metrics, export_path, sample_path)
 
 
