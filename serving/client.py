@@ -14,7 +14,8 @@ Extra inputs of the i2i_keras serving contract and their CLI flags:
 | `seed` | int64 scalar | `--seed S` |
 | `reference` | string [batch]: encoded style reference image (one per image, or one for all) | `--reference ref.png` |
 
-CLI (exit status 0 on success; any failure prints one line `error: ...` on stderr and exits with status 2):
+CLI (exit status 0 on success; a failure of the input, the server or the connection, i.e. a ClientError, prints one
+line `error: ...` on stderr and exits with status 2; any other exception is a defect and keeps its traceback):
     python -m serving.client --server localhost:8500 --model i2i --input in.png --output out.png
     python -m serving.client --rest --server localhost:8501 --model i2i --input in.png --output out.png
     python -m serving.client --server localhost:8500 --model horse2zebra --direction b2a --input z.jpg --output h.png

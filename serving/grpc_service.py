@@ -42,6 +42,11 @@ def _requested_version(model_spec) -> tuple:
     return None, None
 
 
+def _servable(manager: ModelManager, model_spec) -> Servable:
+    version, label = _requested_version(model_spec)
+    return manager.get(model_spec.name, version, label)
+
+
 def metadata_response(servable: Servable) -> get_model_metadata_pb2.GetModelMetadataResponse:
     """TF Serving's GetModelMetadataResponse: the servable's model spec and its SignatureDefs."""
     response = get_model_metadata_pb2.GetModelMetadataResponse()
@@ -77,8 +82,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     @_rpc
     def Predict(self, request, context):  # noqa: N802 - gRPC method name
-        version, label = _requested_version(request.model_spec)
-        servable = self._predictor.manager.get(request.model_spec.name, version, label)
+        servable = _servable(self._predictor.manager, request.model_spec)
         signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
         inputs = {key: _tensor_to_array(key, proto) for key, proto in request.inputs.items()}
         outputs = self._predictor.run(servable, signature_name, inputs, tuple(request.output_filter))
@@ -100,8 +104,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         if unsupported:
             raise invalid_argument(f"Metadata field {unsupported[0]} is not supported; supported: "
                                    f"{SIGNATURE_DEF_FIELD!r}", code="unsupported_metadata_field")
-        version, label = _requested_version(request.model_spec)
-        return metadata_response(self._predictor.manager.get(request.model_spec.name, version, label))
+        return metadata_response(_servable(self._predictor.manager, request.model_spec))
 
 
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
@@ -111,6 +114,6 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
     @_rpc
     def GetModelStatus(self, request, context):  # noqa: N802 - gRPC method name
         version, label = _requested_version(request.model_spec)
-        if label is not None:
-            version = self._manager.get(request.model_spec.name, None, label).version
+        if label is not None:  # the status of the version the label names
+            version = _servable(self._manager, request.model_spec).version
         return self._manager.status(request.model_spec.name, version)
