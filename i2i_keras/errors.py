@@ -79,3 +79,33 @@ class RunStateError(I2IError, RuntimeError):
     """A run directory or checkpoint cannot be used as asked (exists already, finished, corrupt)."""
 
     default_code = "invalid_run_state"
+
+
+BUG_LINE = "i2i_keras: this is a bug, please report it with the traceback above"
+EXIT_INPUT_ERROR = 2
+EXIT_DEFECT = 1
+
+
+def run_cli(body, debug: bool = False) -> int:
+    """Runs a CLI's `body()` (returning its exit status) the way every i2i_keras CLI reports failures.
+
+    An `I2IError` (bad input or run state) becomes one ``error: <message>`` line on stderr and exit status 2.
+    Anything else is a defect: its traceback is printed, then `BUG_LINE`, and the status is 1. With `debug`, every
+    exception propagates unchanged.
+    """
+    import sys
+    import traceback
+
+    try:
+        return body()
+    except I2IError as e:
+        if debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    except Exception:  # noqa: BLE001 - reported as a defect, with its traceback, never as bad input
+        if debug:
+            raise
+        traceback.print_exc()
+        print(BUG_LINE, file=sys.stderr)
+        return EXIT_DEFECT

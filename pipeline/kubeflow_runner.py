@@ -46,16 +46,15 @@ def compile_pipeline(args: argparse.Namespace) -> str:
 
 
 def main(argv: Optional[list] = None) -> int:
+    from i2i_keras.errors import run_cli as report_failures
+
     args = build_parser().parse_args(argv)
-    try:
-        path = compile_pipeline(args)
-    except run_cli.expected_errors() as e:
-        if args.debug:
-            raise
-        print(f"error: {e}", file=sys.stderr)
-        return run_cli.EXIT_ERROR
-    print(f"Kubeflow Pipelines V2 spec: {path}")
-    return 0
+
+    def body() -> int:
+        print(f"Kubeflow Pipelines V2 spec: {compile_pipeline(args)}")
+        return 0
+
+    return report_failures(body, debug=args.debug)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import os
 import sys
 from typing import Optional
 
-EXIT_ERROR = 2
+from i2i_keras.errors import EXIT_INPUT_ERROR as EXIT_ERROR  # 2: bad input
 
 
 def build_parser(prog: str = "python -m pipeline.run") -> argparse.ArgumentParser:
@@ -108,7 +108,9 @@ def summarize(output_root: str, pipeline_name: str) -> dict:
     store = metadata_store.MetadataStore(connection)
     context = store.get_context_by_type_and_name("pipeline", pipeline_name)
     if context is None:
-        raise ValueError(f"{output_root}: no pipeline {pipeline_name!r} in its ML Metadata")
+        from i2i_keras.errors import DataError
+
+        raise DataError(output_root, f"no pipeline {pipeline_name!r} in its ML Metadata", code="unknown_pipeline")
     artifacts = store.get_artifacts_by_context(context.id)
     types = {t.id: t.name for t in store.get_artifact_types()}
     latest = {}
@@ -155,38 +157,27 @@ def report(args: argparse.Namespace) -> dict:
     return summary
 
 
-def expected_errors() -> tuple:
-    """Errors that mean bad input (reported as one line), not a bug."""
-    from i2i_keras.config import ConfigError
-    from i2i_keras.data import DataError
-    from .components.evaluate import EvaluationError
-
-    return ConfigError, DataError, EvaluationError, ValueError, FileNotFoundError
-
-
 def run_local(args: argparse.Namespace) -> int:
-    """Builds and runs the pipeline with LocalDagRunner; 0, or `EXIT_ERROR` after one `error:` line on stderr."""
+    """Builds and runs the pipeline with LocalDagRunner and prints the outcome; 0, or `EXIT_ERROR` after one `error:`
+    line on stderr for bad input (`i2i_keras.errors.run_cli`: any other failure shows its traceback, status 1)."""
     from absl import logging as absl_logging
     from tfx import v1 as tfx
 
+    from i2i_keras.errors import run_cli
+
     # TFX logs every artifact and execution at INFO; the summary at the end says what matters.
     absl_logging.set_verbosity(absl_logging.WARNING)
-    try:
+
+    def body() -> int:
         tfx.orchestration.LocalDagRunner().run(build_pipeline(args))
-    except expected_errors() as e:
-        if args.debug:
-            raise
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_ERROR
-    return 0
+        report(args)
+        return 0
+
+    return run_cli(body, debug=args.debug)
 
 
 def main(argv: Optional[list] = None) -> int:
-    args = build_parser().parse_args(argv)
-    status = run_local(args)
-    if status == 0:
-        report(args)
-    return status
+    return run_local(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

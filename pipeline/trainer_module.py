@@ -45,8 +45,10 @@ SERVING_EXPORT_DIR = "export"
 
 def _single_pattern(patterns: list, what: str) -> str:
     if len(patterns) != 1:
-        raise ValueError(f"The i2i Trainer reads one {what} split (one file pattern); "
-                         f"Received: {what}_files={patterns!r}")
+        from i2i_keras.errors import ConfigError
+
+        raise ConfigError(f"The i2i Trainer reads one {what} split (one file pattern); "
+                          f"Received: {what}_files={patterns!r}", code="bad_trainer_input")
     return patterns[0]
 
 
@@ -102,8 +104,10 @@ def run_fn(fn_args: "FnArgs") -> None:
         # workers (its symbolic build); so under multi-worker training only whole global batches are evaluated.
         evaluation = evaluation.unbatch().batch(global_batch, drop_remainder=True)
         if next(iter(evaluation.take(1)), None) is None:
-            raise ValueError(f"{fn_args.eval_files[0]}: multi-worker evaluation needs at least one global batch "
-                             f"({global_batch} examples) in the eval split")
+            from i2i_keras.errors import DataError
+
+            raise DataError(fn_args.eval_files[0], f"multi-worker evaluation needs at least one global batch "
+                            f"({global_batch} examples) in the eval split", code="eval_split_too_small")
 
     chief = distribute.is_chief(strategy)
     run_dir = distribute.worker_output_dir(fn_args.model_run_dir, strategy)

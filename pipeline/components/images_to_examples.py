@@ -25,6 +25,7 @@ from i2i_keras.data.ingestion import IngestPlan  # noqa: F401
 from i2i_keras.data.ingestion import plan_folder
 from i2i_keras.data.ingestion import reject as _reject
 from i2i_keras.data.ingestion import split_of  # noqa: F401
+from i2i_keras.errors import ConfigError
 from i2i_keras.errors import DataError
 
 REPORT_FILE = "ingest_report.json"
@@ -65,16 +66,16 @@ class IngestOptions:
     def __post_init__(self):
         kinds.get(self.data_kind)  # ConfigError listing the known kinds
         if self.layout not in ("auto", "ab", "folders"):
-            raise ValueError(f"`layout` must be 'auto', 'ab' or 'folders'. Received: layout={self.layout!r}")
+            raise ConfigError(f"`layout` must be 'auto', 'ab' or 'folders'. Received: layout={self.layout!r}")
         if not 0.0 < self.eval_fraction < 1.0:
-            raise ValueError(f"`eval_fraction` must be in (0, 1). Received: eval_fraction={self.eval_fraction!r}")
+            raise ConfigError(f"`eval_fraction` must be in (0, 1). Received: eval_fraction={self.eval_fraction!r}")
         if not 0.0 <= self.max_reject_fraction <= 1.0:
-            raise ValueError(f"`max_reject_fraction` must be in [0, 1]. "
+            raise ConfigError(f"`max_reject_fraction` must be in [0, 1]. "
                              f"Received: max_reject_fraction={self.max_reject_fraction!r}")
         if self.min_image_size < 1:
-            raise ValueError(f"`min_image_size` must be >= 1. Received: min_image_size={self.min_image_size!r}")
+            raise ConfigError(f"`min_image_size` must be >= 1. Received: min_image_size={self.min_image_size!r}")
         if self.num_shards < 0:
-            raise ValueError(f"`num_shards` must be >= 0. Received: num_shards={self.num_shards!r}")
+            raise ConfigError(f"`num_shards` must be >= 0. Received: num_shards={self.num_shards!r}")
 
 
 def plan_ingestion(data_root: str, options: IngestOptions) -> IngestPlan:

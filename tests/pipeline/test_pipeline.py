@@ -83,6 +83,19 @@ def test_run_cli_reports_bad_input_in_one_line(tmp_path, capsys):
     assert status == run.EXIT_ERROR and err.startswith("error: ") and "nosuch" in err and "\n" not in err
 
 
+def test_run_cli_shows_defects_with_their_traceback(tmp_path, capsys, monkeypatch):
+    (tmp_path / "d").mkdir()
+
+    def broken(*_, **__):
+        raise ValueError("Incompatible shapes: [2,3] vs. [2,4]")  # what a Keras/TF bug looks like
+
+    monkeypatch.setattr(run, "build_pipeline", broken)
+    status = run.main(["--method", "pix2pix", "--data", str(tmp_path / "d"), "--output", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert status == 1 and "Traceback (most recent call last)" in err and "Incompatible shapes" in err
+    assert err.strip().endswith("please report it with the traceback above") and "error: " not in err
+
+
 def test_thresholds_merge_and_config_defaults():
     assert configs.merge_thresholds("paired", ["psnr.lower_bound=20", "ssim.upper_bound=0.9"]) == {
         "psnr": {"max_regression": 1.0, "lower_bound": 20}, "ssim": {"upper_bound": 0.9}}
