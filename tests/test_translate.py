@@ -303,3 +303,33 @@ def test_no_target_domain_translates_to_every_domain(multimodal_export, tmp_path
     # Nothing is overwritten: a second run stops before writing and names the first existing file.
     assert main(["--model", base, "--mode", "domain", "--input", source, "--output", str(tmp_path / "o.png")]) == 2
     assert "o_v0.png: output file exists" in _error_lines(capsys)[0]
+
+
+def test_loads_with_the_evaluators_loader(exported, tmp_path, capsys, monkeypatch):
+    from i2i_keras.evaluation import exported as exported_module
+
+    loaded = []
+    real_init = exported_module.ServedModel.__init__
+
+    def spy(self, path, *args, **kwargs):
+        loaded.append(path)
+        real_init(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(exported_module.ServedModel, "__init__", spy)
+    assert main(["--model", exported[1], "--list-modes"]) == 0
+    assert loaded == [os.path.join(exported[1], "1")]
+
+
+def test_saved_model_without_bytes_signatures_is_one_error_line(tmp_path, capsys):
+    class Bare(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+        def serve(self, images):
+            return {"images": images}
+
+    bare = Bare()
+    tf.saved_model.save(bare, str(tmp_path / "bare"), signatures={"serving_default": bare.serve})
+    good = _write_png(tmp_path / "good.png", 8, 8)
+    assert main(["--model", str(tmp_path / "bare"), "--input", good, "--output", str(tmp_path / "out.png")]) == 2
+    lines = _error_lines(capsys)
+    assert len(lines) == 1 and "bare" in lines[0] and "no <mode>_bytes signature" in lines[0], lines
+    assert not os.path.exists(tmp_path / "out.png")
