@@ -3,7 +3,6 @@ they come from the library's configs (`configs/<method>/*.yaml`, `configs/tiny/*
 `resolve_experiment`, so nothing is configured twice."""
 
 import hashlib
-import os
 from typing import Optional
 
 from i2i_keras.config import ConfigError
@@ -81,18 +80,22 @@ def merge_thresholds(data_kind: str, items: Optional[list] = None) -> dict:
 
 def data_fingerprint(data_root: str) -> str:
     """A digest of every file's relative path, size and modification time under `data_root` (names only, no
-    reads): part of the ingestion's cache key, so changed data is ingested again. "" when the folder is not
-    reachable from here (e.g. compiling for Kubeflow away from the data)."""
-    if not os.path.isdir(data_root):
+    reads; any file system `tf.io.gfile` knows): part of the ingestion's cache key, so changed data is ingested
+    again. "" when the folder is not reachable from here (e.g. compiling for Kubeflow away from the data)."""
+    import tensorflow as tf
+
+    from i2i_keras.data import files
+
+    if not files.is_dir(data_root):
         return ""
     digest = hashlib.sha256()
-    for parent, dirs, files in os.walk(data_root):
+    for parent, dirs, names in tf.io.gfile.walk(data_root):
         dirs.sort()
-        for name in sorted(files):
-            path = os.path.join(parent, name)
+        for name in sorted(names):
+            path = files.join(parent, name)
             try:
-                stat = os.stat(path)
-            except OSError:
+                stat = tf.io.gfile.stat(path)
+            except tf.errors.OpError:
                 continue
-            digest.update(f"{os.path.relpath(path, data_root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+            digest.update(f"{files.relative(path, data_root)}\0{stat.length}\0{stat.mtime_nsec}\n".encode())
     return digest.hexdigest()

@@ -54,15 +54,16 @@ def build_pipeline(args: argparse.Namespace, *, metadata: bool = True, pipeline_
     """The pipeline the arguments describe. `metadata=False` (Kubeflow) leaves ML Metadata to the orchestrator."""
     from tfx import v1 as tfx
 
+    from i2i_keras.data import DataError
+    from i2i_keras.data import files
     from i2i_keras.registry import get_method
+
     from . import configs
     from .pipeline import create_pipeline
 
-    if metadata and not os.path.isdir(args.data):
+    if metadata and not files.is_dir(args.data):
         # Checked here for local runs (Kubeflow lists --data inside the cluster): fail before any component starts.
-        from i2i_keras.data import DataError
-
-        raise DataError(args.data, "data folder not found")
+        raise DataError(args.data, "data folder not found", code="folder_not_found")
     cfg = configs.resolve_experiment(args.method, args.config, args.set, args.steps)
     data_kind = get_method(cfg.method).data_kind
     name = args.pipeline_name or configs.pipeline_name_for(cfg.method)
@@ -80,7 +81,7 @@ def build_pipeline(args: argparse.Namespace, *, metadata: bool = True, pipeline_
     return create_pipeline(
         pipeline_name=name,
         pipeline_root=pipeline_root or os.path.join(args.output, configs.TFX_ROOT, name),
-        data_root=os.path.abspath(args.data) if metadata else args.data,
+        data_root=os.path.abspath(args.data) if metadata and "://" not in args.data else args.data,
         cfg=cfg,
         serving_model_dir=os.path.join(serving_root, model_name),
         config_source={"config_path": args.config, "overrides": list(args.set)},
