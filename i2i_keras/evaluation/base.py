@@ -117,9 +117,6 @@ class Evaluator:
 
     # ------------------------------------------------------------------------------------------- helpers
 
-    def _output(self, served: bytes, model: Any) -> tf.Tensor:
-        return decode(served, self.out_channels)
-
     @staticmethod
     def _size_mismatch(model: Any, output: tf.Tensor, expected: tf.Tensor, what: str) -> RequestError:
         return RequestError(f"{getattr(model, 'version_dir', model)}: output {tuple(output.shape[1:3])} does not "

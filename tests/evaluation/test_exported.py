@@ -28,7 +28,8 @@ def test_modes_signatures_and_calls(two_modes):
     base, version_dir = two_modes
     model = ServedModel(base)  # a base path resolves to its highest version
     assert model.version_dir == version_dir and model.modes == ["invert", "shift"] and model.mode == "invert"
-    assert model.data_kind == "multi_domain" and (model.in_channels, model.out_channels, model.output_scale) == (3, 3, 1)
+    assert model.data_kind == "multi_domain"
+    assert (model.in_channels, model.out_channels, model.output_scale) == (3, 3, 1)
     assert model.extra_specs("invert") == {} and list(model.extra_specs("shift")) == ["target_domain"]
     assert not model.returns_several("shift")
     image = toys.smooth_images(1, size=12)[0]
@@ -51,7 +52,8 @@ def test_first_mode_must_take_images_only(two_modes, tmp_path):
         ServedModel(needs).use_first_mode()
     assert info.value.code == "mode_needs_inputs"
     with pytest.raises(RequestError, match="no translation mode takes a target label") as info:
-        ServedModel(toys.export_toy(str(tmp_path / "n"), "multi_domain", lambda image: image)).use_label_mode(3, "index")
+        no_label = toys.export_toy(str(tmp_path / "n"), "multi_domain", lambda image: image)
+        ServedModel(no_label).use_label_mode(3, "index")
     assert info.value.code == "no_label_mode"
 
 
