@@ -111,6 +111,18 @@ def main() -> int:
         else:
             print(f"  skip TRAINER_RUN_FN check: i2i_keras_pipeline.configs needs {e.name}, not installed here")
 
+    # The TFX CLI runs local_runner.py as a script: it must find its package under the installed name.
+    import subprocess
+
+    runner = _module_file("i2i_keras_pipeline.local_runner")
+    proc = subprocess.run([sys.executable, "-I", runner, "--help"], capture_output=True, text=True, timeout=300)
+    missing = [line for line in proc.stderr.splitlines() if "ModuleNotFoundError" in line and "i2i_keras" not in line]
+    if proc.returncode != 0 and missing:
+        print(f"  skip local_runner.py as a script: needs a pipeline extra ({missing[-1].strip()})")
+    else:
+        check(proc.returncode == 0 and "usage:" in proc.stdout,
+              f"python {runner} --help runs (exit {proc.returncode}) {proc.stderr.strip().splitlines()[-1:]}")
+
     # Nothing under a generic top-level name.
     files = [str(f) for f in (importlib.metadata.files("i2i_keras") or [])]
     for top in FORBIDDEN_TOP_LEVEL:

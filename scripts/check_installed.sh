@@ -30,15 +30,19 @@ fi
 step "fresh venv ($py)"
 "$py" -m venv "$work/venv"
 vpy="$work/venv/bin/python"
-"$vpy" -m pip install --quiet --upgrade "pip<26" >/dev/null
+pip_log="$work/pip.log"
+quiet_pip() {  # pip's output goes to a log, shown only if it fails
+  "$vpy" -m pip "$@" >>"$pip_log" 2>&1 || { cat "$pip_log" >&2; echo "error: pip $* failed" >&2; return 1; }
+}
+quiet_pip install --upgrade "pip<26"
 
 step "building the wheel"
-"$vpy" -m pip wheel --quiet --no-deps -w "$work/dist" "$work/src"
+quiet_pip wheel --no-deps -w "$work/dist" "$work/src"
 wheel=("$work"/dist/*.whl)
 [ "${#wheel[@]}" = 1 ] && [ -f "${wheel[0]}" ] || { echo "error: expected one wheel in $work/dist" >&2; exit 1; }
 
 step "installing $(basename "${wheel[0]}") with requirements/constraints-py310.txt"
-"$vpy" -m pip install --quiet -c requirements/constraints-py310.txt "${wheel[0]}"
+quiet_pip install -c requirements/constraints-py310.txt "${wheel[0]}"
 
 # Outside the checkout, with nothing of it on the path (-I: no script folder, no PYTHON* variables, no user site).
 mkdir -p "$work/outside"
@@ -51,4 +55,4 @@ step "python -m i2i_keras.train --method pix2pix --steps 2 (from $work/outside)"
 
 step "checking the install"
 "$vpy" -I "$repo/scripts/check_installed.py" --repo "$repo" --venv "$work/venv" --run "$work/run"
-step "ok"
+step "ok (removing $work)"
