@@ -22,7 +22,7 @@ from . import run as run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = run_cli.build_parser(prog="python -m pipeline.kubeflow_runner")
+    parser = run_cli.build_parser(prog=f"python -m {__package__}.kubeflow_runner")
     parser.description = __doc__
     parser.add_argument("--image", required=True, help="container image with i2i_keras and pipeline/ installed")
     parser.add_argument("--output-file", help="pipeline JSON to write (default: <pipeline name>.json)")

@@ -22,7 +22,7 @@ from typing import Optional
 from i2i_keras.errors import EXIT_INPUT_ERROR as EXIT_ERROR  # 2: bad input
 
 
-def build_parser(prog: str = "python -m pipeline.run") -> argparse.ArgumentParser:
+def build_parser(prog: str = f"python -m {__package__}.run") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--method", required=True, help="registered method name (e.g. pix2pix, cyclegan)")
     p.add_argument("--data", required=True, help="image folder (layouts: pipeline/README.md)")
