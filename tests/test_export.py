@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+import uuid
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ import tensorflow as tf
 
 from i2i_keras import export
 from i2i_keras.data import transforms
+from i2i_keras.errors import RequestError, RunStateError
 from i2i_keras.export import export_for_serving, load_exported
 from i2i_keras.methods.base import TranslationMode
 from i2i_keras.registry import get_method
@@ -127,8 +129,9 @@ def test_versioning_never_overwrites_and_leaves_nothing_partial(exported, monkey
     assert export.list_versions(base) == [1]
     assert export_for_serving(model, base) == os.path.join(base, "2")
     assert export.resolve_version_dir(base) == os.path.join(base, "2")
-    with pytest.raises(FileExistsError, match=re.escape(os.path.join(base, "1"))):
+    with pytest.raises(RunStateError, match=re.escape(os.path.join(base, "1"))) as info:
         export_for_serving(model, base, version=1)
+    assert info.value.code == "version_exists"
 
     class _CrashingArchive:
         def write_out(self, path, verbose=True):
@@ -154,8 +157,9 @@ def test_bad_arguments_raise_value_errors_naming_them(exported, tmp_path, monkey
     with pytest.raises(ValueError, match="base_dir="):
         export_for_serving(model, "")
     (tmp_path / "file").write_text("x")
-    with pytest.raises(ValueError, match="base_dir="):
+    with pytest.raises(RunStateError, match="base_dir=") as info:  # run state, not a defect of the caller
         export_for_serving(model, str(tmp_path / "file"))
+    assert info.value.code == "not_a_directory"
     identity = TranslationMode(lambda images: images)
     for modes, pattern in (({}, "translation_modes"), ({"bad name": identity}, "mode="),
                            ({"metadata": identity}, "mode="),
@@ -204,11 +208,59 @@ def test_load_exported_paths_and_errors(exported, tmp_path):
     os.remove(copy / "assets.extra" / "i2i_metadata.json")
     _, metadata = load_exported(str(tmp_path / "copy"))
     assert metadata == model.metadata()
-    with pytest.raises(FileNotFoundError, match="missing"):
+    with pytest.raises(RequestError, match="missing") as info:
         load_exported(str(tmp_path / "missing"))
+    assert info.value.code == "model_not_found"
     (tmp_path / "empty" / "1").mkdir(parents=True)
-    with pytest.raises(ValueError, match="not a SavedModel"):
+    with pytest.raises(RequestError, match="not a SavedModel") as info:
         load_exported(str(tmp_path / "empty"))
+    assert info.value.code == "not_a_saved_model"
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(RequestError, match="it is a file"):
+        load_exported(str(tmp_path / "afile"))
+
+
+def test_export_to_a_url_versions_loads_and_cleans_up(exported, tmp_path, monkeypatch):
+    """A model base path on a non-local file system (TensorFlow's in-memory ram://): the version is published by
+    copying (ram:// cannot rename directories), loads back with the same outputs, and nothing lands on local disk."""
+    from i2i_keras.training import storage
+
+    model = exported["pix2pix"][0]
+    monkeypatch.chdir(tmp_path)
+    root = f"ram://i2i-export-{uuid.uuid4().hex[:8]}"
+    base = f"{root}/models/x"
+    try:
+        assert export_for_serving(model, base) == f"{base}/1"
+        assert export_for_serving(model, base) == f"{base}/2"
+        assert export.list_versions(base) == [1, 2]
+        assert export.resolve_version_dir(base) == f"{base}/2"
+        assert storage.listdir(base) == ["1", "2"]  # no temporary directory left
+        _, files = storage.walk(f"{base}/2")
+        assert {"saved_model.pb", "variables/variables.index", "assets.extra/i2i_metadata.json"} <= set(files)
+        loaded, metadata = load_exported(base)
+        assert metadata == model.metadata()
+        images = np.random.default_rng(3).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+        for mode in model.translation_modes():
+            np.testing.assert_allclose(loaded.signatures[mode](images=tf.constant(images))["images"].numpy(),
+                                       np.asarray(model.translate(images, mode=mode)), atol=1e-5)
+        with pytest.raises(RunStateError) as info:
+            export_for_serving(model, base, version=2)
+        assert info.value.code == "version_exists"
+
+        class _CrashingArchive:
+            def write_out(self, path, verbose=True):
+                tf.io.gfile.makedirs(f"{path}/variables")
+                with tf.io.gfile.GFile(f"{path}/saved_model.pb", "wb") as f:
+                    f.write(b"partial")
+                raise OSError("disk full")
+
+        monkeypatch.setattr(export, "_build_archive", lambda *args: _CrashingArchive())
+        with pytest.raises(OSError, match="disk full"):
+            export_for_serving(model, base)
+        assert storage.listdir(base) == ["1", "2"]
+        assert os.listdir(tmp_path) == []
+    finally:
+        storage.rmtree(root)
 
 
 def test_saved_model_cli_show_and_run(exported, tmp_path):

@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import pytest
 
+from i2i_keras.errors import RunStateError
 from i2i_keras.train import main
 from i2i_keras.training import checkpoint
 from i2i_keras.training.loop import RunDirectoryError, run
@@ -55,8 +56,9 @@ def test_resume_refuses_a_different_config(tmp_path):
     cfg = tiny_config("pix2pix", ["train.steps=2", "train.eval_batches=0"])
     run(cfg, str(tmp_path / "r"), export=False, verbose=0)
     other = tiny_config("pix2pix", ["train.steps=4", "model.base_filters=4"])
-    with pytest.raises(RunDirectoryError, match="same config"):
+    with pytest.raises(RunDirectoryError, match="same config") as info:
         run(other, str(tmp_path / "r"), resume=True, export=False, verbose=0)
+    assert info.value.code == "config_mismatch" and isinstance(info.value, RunStateError)
 
 
 def test_cli_run_on_two_replicas_writes_everything(tmp_path, capsys):
@@ -154,8 +156,9 @@ def test_resume_of_a_finished_run_is_refused_before_writing_and_new_lr_applies(t
     cfg = tiny_config("pix2pix", ["train.steps=2", "train.eval_batches=0", "optim.schedule=constant"])
     run(cfg, out, export=True, verbose=0)
     before = sorted(os.listdir(out)), sorted(os.listdir(os.path.join(out, "export")))
-    with pytest.raises(RunDirectoryError, match="already at step 2"):
+    with pytest.raises(RunDirectoryError, match="already at step 2") as info:
         run(cfg, out, resume=True, export=True, verbose=0)
+    assert info.value.code == "run_finished"
     assert (sorted(os.listdir(out)), sorted(os.listdir(os.path.join(out, "export")))) == before
     longer = tiny_config("pix2pix", ["train.steps=3", "train.eval_batches=0", "optim.schedule=constant",
                                      "optim.g_lr=1e-5", "optim.d_lr=3e-5"])
