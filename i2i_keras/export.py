@@ -40,7 +40,7 @@ import tensorflow as tf
 
 from i2i_keras.data import transforms
 from i2i_keras.errors import RequestError, RunStateError
-from i2i_keras.training import storage
+from i2i_keras import storage
 
 METADATA_ENDPOINT = "metadata"
 METADATA_JSON_KEY = "metadata_json"

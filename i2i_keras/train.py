@@ -103,7 +103,7 @@ def main(argv: Optional[list] = None) -> int:
         traceback.print_exc()
         print(BUG_LINE, file=sys.stderr)
         return 1
-    from i2i_keras.training import storage
+    from i2i_keras import storage
 
     print(f"trained {cfg.method} for {result.steps} steps in {result.output_dir}")
     if result.metrics:

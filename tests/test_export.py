@@ -223,7 +223,7 @@ def test_load_exported_paths_and_errors(exported, tmp_path):
 def test_export_to_a_url_versions_loads_and_cleans_up(exported, tmp_path, monkeypatch):
     """A model base path on a non-local file system (TensorFlow's in-memory ram://): the version is published by
     copying (ram:// cannot rename directories), loads back with the same outputs, and nothing lands on local disk."""
-    from i2i_keras.training import storage
+    from i2i_keras import storage
 
     model = exported["pix2pix"][0]
     monkeypatch.chdir(tmp_path)

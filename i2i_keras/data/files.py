@@ -12,12 +12,12 @@ import concurrent.futures
 import csv
 import io
 import os
-import posixpath
 from typing import Any, Callable, Optional
 
 import numpy as np
 import tensorflow as tf
 
+from i2i_keras import storage
 from i2i_keras.errors import DataError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
@@ -33,14 +33,12 @@ _TIFF_REASON = "TIFF is not supported (TensorFlow has no TIFF decoder); convert 
 # ----------------------------------------------------------------------------------------------- paths
 
 
-def join(folder: str, *names: str) -> str:
-    """Joins path parts; URLs (``gs://b/x``) keep their scheme (``os.path.join`` would too, `normpath` would not)."""
-    return os.path.join(folder, *names) if "://" not in folder else posixpath.join(folder, *names)
+join = storage.join
 
 
 def relative(path: str, folder: str) -> str:
     """`path` relative to `folder`, with "/" separators, for local paths and URLs alike."""
-    if "://" in path or "://" in folder:
+    if not (storage.is_local(path) and storage.is_local(folder)):
         prefix = folder.rstrip("/") + "/"
         if not path.startswith(prefix):
             raise ValueError(f"{path!r} is not inside {folder!r}")

@@ -7,7 +7,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from i2i_keras.training import checkpoint, storage
+from i2i_keras import storage
+from i2i_keras.training import checkpoint
 
 
 def _steps_done(model) -> int:

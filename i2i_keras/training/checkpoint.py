@@ -3,7 +3,7 @@ every optimizer variable (step counter, which also fixes the learning-rate sched
 
 A checkpoint is `ckpt-<step>.npz` plus `ckpt-<step>.json` (variable paths, shapes, the run's config). Files are
 written to a temporary name and renamed, so an interrupted save never corrupts the latest good checkpoint. All file
-access goes through `tf.io.gfile` (`i2i_keras.training.storage`): the directory may be a URL such as gs://bucket/run.
+access goes through `tf.io.gfile` (`i2i_keras.storage`): the directory may be a URL such as gs://bucket/run.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Optional
 import numpy as np
 
 from i2i_keras.errors import RunStateError
-from i2i_keras.training import storage
+from i2i_keras import storage
 
 _NAME = re.compile(r"ckpt-(\d+)\.npz$")
 

@@ -10,7 +10,7 @@ Output directory layout:
     export/<version>/        the SavedModel; `export/` is TF Serving's model base path
 
 `output_dir` may be a local path or a URL of any file system TensorFlow serves (gs://bucket/run, ram://run): every
-file goes through `tf.io.gfile` (`i2i_keras.training.storage`).
+file goes through `tf.io.gfile` (`i2i_keras.storage`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from i2i_keras.config import ExperimentConfig
 from i2i_keras.errors import RunStateError
 from i2i_keras.methods.base import build_model
 from i2i_keras.training import callbacks as cb
-from i2i_keras.training import checkpoint, storage
+from i2i_keras import storage
+from i2i_keras.training import checkpoint
 from i2i_keras.training.schedules import make_optimizer
 
 logger = logging.getLogger("i2i_keras")

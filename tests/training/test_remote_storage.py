@@ -18,7 +18,8 @@ import tensorflow as tf
 
 from i2i_keras.errors import RunStateError
 from i2i_keras.export import load_exported
-from i2i_keras.training import checkpoint, storage
+from i2i_keras import storage
+from i2i_keras.training import checkpoint
 from i2i_keras.training.loop import RunDirectoryError, run
 from tests.helpers import tiny_config
 

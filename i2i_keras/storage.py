@@ -1,4 +1,4 @@
-"""File access for run directories through `tf.io.gfile`, so a run directory may be a local path or a URL that a
+"""File access through `tf.io.gfile`, so a path may be local or a URL that a
 TensorFlow file system serves (``gs://bucket/run``, ``ram://run`` in tests, ``s3://``, ``hdfs://`` with plugins).
 
 Writes are atomic where the file system allows it: the bytes go to a temporary name next to the target, which is
