@@ -42,14 +42,17 @@ from typing import Optional
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+from i2i_keras import storage  # noqa: E402  (after the log level: importing it loads TensorFlow)
+from i2i_keras.data.files import IMAGE_EXTENSIONS  # noqa: E402
+from i2i_keras.errors import RequestError  # noqa: E402
+from i2i_keras.errors import run_cli  # noqa: E402
 
 
-class CliError(Exception):
-    """A user-facing failure: printed as `error: <subject>: <reason>`, exit status 2."""
+class CliError(RequestError):
+    """A bad request on the command line: printed as `error: <subject>: <reason>`, exit status 2."""
 
-    def __init__(self, subject: str, reason: str):
-        super().__init__(f"{subject}: {' '.join(str(reason).split())}")
+    def __init__(self, subject: str, reason: str, *, code: str = "bad_request"):
+        super().__init__(f"{subject}: {reason}", code=code)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="value of an extra input of the mode (e.g. --extra target_label=[0,1,0]); repeatable")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument("--list-modes", action="store_true", help="print the model's modes and exit")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     return parser
 
 
@@ -80,11 +84,7 @@ def main(argv: Optional[list] = None) -> int:
     args = parser.parse_args(argv)
     if not args.list_modes and (args.input is None or args.output is None):
         parser.error("--input and --output are required (unless --list-modes is given)")
-    try:
-        return _run(args)
-    except CliError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return run_cli(lambda: _run(args), debug=args.debug)
 
 
 # ----------------------------------------------------------------------------------------------- steps
@@ -98,13 +98,13 @@ def _run(args) -> int:
     try:
         version_dir = resolve_export(args.model)
     except RequestError as err:
-        raise CliError(f"--model {args.model}", _strip_path(err, args.model)) from None
+        raise CliError(f"--model {args.model}", _strip_path(err, args.model), code=err.code) from None
     jobs = [] if args.list_modes else _plan(args.input, args.output, args.overwrite)
 
     try:
         served = ServedModel(version_dir)
     except RequestError as err:
-        raise CliError(f"--model {version_dir}", _strip_path(err, version_dir)) from None
+        raise CliError(f"--model {version_dir}", _strip_path(err, version_dir), code=err.code) from None
     metadata, modes = served.metadata, served.modes
     if args.list_modes:
         if metadata.get("domain_names"):
@@ -117,7 +117,7 @@ def _run(args) -> int:
         return 0
     mode = args.mode or modes[0]
     if mode not in modes:
-        raise CliError(f"--mode {mode}", f"unknown mode; available: {', '.join(modes)}")
+        raise CliError(f"--mode {mode}", f"unknown mode; available: {', '.join(modes)}", code="unknown_mode")
     signature = served.signature(mode)
     specs = served.extra_specs(mode)
     extras = _parse_extras(args.extra, specs, mode, require_all=False)
@@ -171,7 +171,10 @@ def _domain_tensor(index: int, specs: dict):
     return tf.constant([index], specs[_TARGET_DOMAIN].dtype)
 
 
-_TARGET_DOMAIN, _NUM_SAMPLES, _SEED, _REFERENCE = "target_domain", "num_samples", "seed", "reference"
+from i2i_keras.methods.base import NUM_SAMPLES as _NUM_SAMPLES  # noqa: E402  (the contract's input names)
+from i2i_keras.methods.base import REFERENCE as _REFERENCE  # noqa: E402
+from i2i_keras.methods.base import SEED as _SEED  # noqa: E402
+from i2i_keras.methods.base import TARGET_DOMAIN as _TARGET_DOMAIN  # noqa: E402
 
 
 def _domain_index(value: str, metadata: dict) -> int:
@@ -218,12 +221,11 @@ def _option_extras(args, specs: dict, all_specs: dict, mode: str, metadata: dict
             print(f"seed {seed} (pass --seed {seed} to repeat these styles)")
         values[_SEED] = tf.constant(seed, specs[_SEED].dtype)
     if _REFERENCE in specs and args.reference is not None:
-        _check_readable(args.reference)
         values[_REFERENCE] = tf.constant([_read(args.reference)])
     # A missing target domain means "every domain" (see _run).
     missing = [given[n][0] for n in specs if n in given and n not in values and n != _TARGET_DOMAIN]
     if missing:
-        raise CliError(missing[0], f"mode {mode!r} needs {missing[0]}")
+        raise CliError(missing[0], f"mode {mode!r} needs {missing[0]}", code="missing_input")
     return values
 
 
@@ -234,72 +236,73 @@ def _expand_jobs(jobs: list, labels: list, overwrite: bool) -> list:
         stem, suffix = os.path.splitext(target)
         targets = [f"{stem}_{label}{suffix}" for label in labels]
         for path in targets:
-            if os.path.realpath(path) == os.path.realpath(source):
-                raise CliError(path, "output path is the input file")
-            if os.path.exists(path) and not overwrite:
-                raise CliError(path, "output file exists (use --overwrite to replace it)")
+            if _same_file(path, source):
+                raise CliError(path, "output path is the input file", code="output_is_input")
+            if storage.exists(path) and not overwrite:
+                raise CliError(path, "output file exists (use --overwrite to replace it)", code="output_exists")
         expanded.append((source, targets))
     return expanded
 
 
+def _same_file(a: str, b: str) -> bool:
+    if storage.is_local(a) and storage.is_local(b):
+        return os.path.realpath(a) == os.path.realpath(b)
+    return a.rstrip("/") == b.rstrip("/")
+
+
+def _stem_png(name: str) -> str:
+    return os.path.splitext(name)[0] + ".png"
+
+
 def _plan(input_path: str, output_path: str, overwrite: bool) -> list:
     """(input, output) pairs, every check that needs no model done up front so nothing is written on error."""
-    if not os.path.exists(input_path):
-        raise CliError(input_path, "no such file or directory")
-    if os.path.isdir(input_path):
-        if os.path.exists(output_path) and not os.path.isdir(output_path):
-            raise CliError(output_path, "output must be a directory when --input is a directory")
-        names = sorted(n for n in os.listdir(input_path)
-                       if not n.startswith(".") and n.lower().endswith(IMAGE_SUFFIXES)
-                       and os.path.isfile(os.path.join(input_path, n)))
+    if not storage.exists(input_path):
+        raise CliError(input_path, "no such file or directory", code="file_not_found")
+    if storage.isdir(input_path):
+        if storage.exists(output_path) and not storage.isdir(output_path):
+            raise CliError(output_path, "output must be a directory when --input is a directory",
+                           code="output_not_a_directory")
+        names = sorted(n for n in storage.listdir(input_path)
+                       if not n.startswith(".") and n.lower().endswith(IMAGE_EXTENSIONS)
+                       and not storage.isdir(storage.join(input_path, n)))
         if not names:
-            raise CliError(input_path, f"no image files ({', '.join(IMAGE_SUFFIXES)}) in this directory")
-        jobs = [(os.path.join(input_path, n), os.path.join(output_path, os.path.splitext(n)[0] + ".png"))
-                for n in names]
+            raise CliError(input_path, f"no image files ({', '.join(IMAGE_EXTENSIONS)}) in this directory",
+                           code="no_images")
+        jobs = [(storage.join(input_path, n), storage.join(output_path, _stem_png(n))) for n in names]
     else:
         target = output_path
-        if os.path.isdir(output_path):
-            target = os.path.join(output_path, os.path.splitext(os.path.basename(input_path))[0] + ".png")
+        if storage.isdir(output_path):
+            target = storage.join(output_path, _stem_png(os.path.basename(input_path.rstrip("/"))))
         elif not output_path.lower().endswith(".png"):
-            raise CliError(output_path, "output file must have a .png suffix (outputs are PNG images)")
+            raise CliError(output_path, "output file must have a .png suffix (outputs are PNG images)",
+                           code="bad_output_name")
         jobs = [(input_path, target)]
 
-    inputs = {os.path.realpath(source): source for source, _ in jobs}
     seen = {}
     for source, target in jobs:
-        real = os.path.realpath(target)
-        if real in inputs:
-            raise CliError(target, f"output path is the input file {inputs[real]}")
-        if real in seen:
-            raise CliError(target, f"two inputs map to this output: {seen[real]} and {source}")
-        seen[real] = source
-        if os.path.isdir(target):
-            raise CliError(target, "output path is a directory")
-        if os.path.exists(target) and not overwrite:
-            raise CliError(target, "output file exists (use --overwrite to replace it)")
-        _check_readable(source)
+        for other, _ in jobs:
+            if _same_file(target, other):
+                raise CliError(target, f"output path is the input file {other}", code="output_is_input")
+        key = os.path.realpath(target) if storage.is_local(target) else target
+        if key in seen:
+            raise CliError(target, f"two inputs map to this output: {seen[key]} and {source}",
+                           code="output_collision")
+        seen[key] = source
+        if storage.isdir(target):
+            raise CliError(target, "output path is a directory", code="output_is_directory")
+        if storage.exists(target) and not overwrite:
+            raise CliError(target, "output file exists (use --overwrite to replace it)", code="output_exists")
+        _read(source)
     return jobs
-
-
-def _check_readable(path: str) -> None:
-    try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as f:
-            f.read(1)
-    except OSError as err:
-        raise CliError(path, f"cannot read ({err.strerror or err})") from None
-    if size == 0:
-        raise CliError(path, "empty file (0 bytes), not an image")
 
 
 def _read(path: str) -> bytes:
     try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as err:
-        raise CliError(path, f"cannot read ({err.strerror or err})") from None
+        data = storage.read_bytes(path)
+    except storage.IO_ERRORS as err:
+        raise CliError(path, f"cannot read ({storage.describe(err)})", code="unreadable") from None
     if not data:
-        raise CliError(path, "empty file (0 bytes), not an image")
+        raise CliError(path, "empty file (0 bytes), not an image", code="empty_file")
     return data
 
 
@@ -335,25 +338,21 @@ def _translate(signature, data: bytes, extras: dict, source: str) -> bytes:
     try:
         outputs = signature(images=tf.constant([data]), **extras)
     except tf.errors.InvalidArgumentError as err:
-        raise CliError(source, f"cannot decode or translate the image ({_graph_reason(err)})") from None
+        raise CliError(source, f"cannot decode or translate the image ({_graph_reason(err)})",
+                       code="corrupt") from None
     return outputs["images"].numpy()[0]  # PNG bytes, or an array of N PNGs for multi-output modes
 
 
 def _write_atomic(target: str, data: bytes, overwrite: bool) -> None:
-    folder = os.path.dirname(target) or "."
-    tmp = os.path.join(folder, f".{os.path.basename(target)}.tmp-{os.getpid()}")
+    if storage.exists(target) and not overwrite:  # appeared since the up-front check
+        raise CliError(target, "output file exists (use --overwrite to replace it)", code="output_exists")
     try:
-        os.makedirs(folder, exist_ok=True)
-        if os.path.exists(target) and not overwrite:  # appeared since the up-front check
-            raise CliError(target, "output file exists (use --overwrite to replace it)")
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, target)
-    except OSError as err:
-        raise CliError(target, f"cannot write ({err.strerror or err})") from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        folder = os.path.dirname(target.rstrip("/"))
+        if folder:
+            storage.makedirs(folder)
+        storage.write_atomic(target, data, tmp_suffix=f".tmp-{os.getpid()}")
+    except storage.IO_ERRORS as err:
+        raise CliError(target, f"cannot write ({storage.describe(err)})", code="unwritable") from None
 
 
 # ----------------------------------------------------------------------------------------------- messages

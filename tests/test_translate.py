@@ -1,6 +1,5 @@
 """The translate CLI: file and folder translation through the SavedModel's bytes signature, and its error lines."""
 
-import builtins
 import os
 import subprocess
 import sys
@@ -149,15 +148,17 @@ def test_errors_are_one_line_exit_2_and_touch_nothing(exported, tmp_path, capsys
 
 
 def test_unreadable_input(exported, tmp_path, capsys, monkeypatch):
-    source = _write_png(tmp_path / "locked.png", 8, 8)
-    real_open = builtins.open
+    from i2i_keras import storage
 
-    def guarded_open(path, *args, **kwargs):  # chmod 000 does not stop root, so refuse the read here
+    source = _write_png(tmp_path / "locked.png", 8, 8)
+    real_read = storage.read_bytes
+
+    def guarded_read(path):  # chmod 000 does not stop root, so refuse the read here (all reads go through gfile)
         if str(path) == source:
             raise PermissionError(13, "Permission denied", source)
-        return real_open(path, *args, **kwargs)
+        return real_read(path)
 
-    monkeypatch.setattr(builtins, "open", guarded_open)
+    monkeypatch.setattr(storage, "read_bytes", guarded_read)
     assert main(["--model", exported[1], "--input", source, "--output", str(tmp_path / "o.png")]) == 2
     lines = _error_lines(capsys)
     assert len(lines) == 1 and "locked.png" in lines[0] and "Permission denied" in lines[0]
@@ -333,3 +334,35 @@ def test_saved_model_without_bytes_signatures_is_one_error_line(tmp_path, capsys
     lines = _error_lines(capsys)
     assert len(lines) == 1 and "bare" in lines[0] and "no <mode>_bytes signature" in lines[0], lines
     assert not os.path.exists(tmp_path / "out.png")
+
+
+def test_translate_reads_and_writes_any_file_system(exported, tmp_path, monkeypatch):
+    import uuid
+
+    import tensorflow as tf
+
+    from i2i_keras import storage
+
+    monkeypatch.chdir(tmp_path)
+    root = f"ram://translate-{uuid.uuid4().hex}"
+    storage.makedirs(root + "/in")
+    storage.write_atomic(root + "/in/a.png", open(_write_png(tmp_path / "a.png", 10, 14), "rb").read())
+    try:
+        assert main(["--model", exported[1], "--input", root + "/in", "--output", root + "/out"]) == 0
+        assert tf.io.decode_png(storage.read_bytes(root + "/out/a.png")).shape[:2] == (10, 14)
+        assert not os.path.exists(tmp_path / "ram:")
+    finally:
+        storage.rmtree(root)
+
+
+def test_defects_are_not_disguised_as_bad_input(exported, tmp_path, capsys, monkeypatch):
+    import i2i_keras.translate as translate
+
+    def broken(*_, **__):
+        raise ValueError("Incompatible shapes: [1,3] vs. [1,4]")
+
+    monkeypatch.setattr(translate, "_translate", broken)
+    source = _write_png(tmp_path / "in.png", 8, 8)
+    assert main(["--model", exported[1], "--input", source, "--output", str(tmp_path / "o.png")]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "Incompatible shapes" in err and "please report it" in err
