@@ -100,12 +100,17 @@ def _add_group(plan: IngestPlan, group: str) -> None:
         plan.groups.append(group)
 
 
-def _plan_ab(sources: dict, place, plan: IngestPlan) -> None:
+def _plan_files(sources: dict, place, plan: IngestPlan, group: str, candidate_kind: str) -> None:
+    """One example per image file of ``sources["folder"]`` (AB images, or plain images)."""
     folder = sources["folder"]
-    _add_group(plan, "pairs")
+    _add_group(plan, group)
     for path in _scan(folder, plan):
         key = files.relative(path, folder)
-        plan.candidates.append(Candidate(key, place(key), "pairs", "ab", (path,)))
+        plan.candidates.append(Candidate(key, place(key), group, candidate_kind, (path,)))
+
+
+def _plan_ab(sources: dict, place, plan: IngestPlan) -> None:
+    _plan_files(sources, place, plan, "pairs", "ab")
 
 
 def _plan_folders(sources: dict, place, plan: IngestPlan) -> None:
@@ -192,11 +197,7 @@ def _plan_attributes(sources: dict, place, plan: IngestPlan, domains: Optional[l
 
 
 def _plan_images(sources: dict, place, plan: IngestPlan) -> None:
-    folder = sources["folder"]
-    _add_group(plan, "images")
-    for path in _scan(folder, plan):
-        key = files.relative(path, folder)
-        plan.candidates.append(Candidate(key, place(key), "images", "image", (path,)))
+    _plan_files(sources, place, plan, "images", "image")
 
 
 _PLANNERS = {"ab": _plan_ab, "folders": _plan_folders, "two_domains": _plan_two_domains, "domains": _plan_domains,

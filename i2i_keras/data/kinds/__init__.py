@@ -40,6 +40,13 @@ class Ingestion:
     every_group_in_every_split: bool = False
 
 
+def batched(data: dict, batch: int):
+    """A ``tf.data.Dataset`` of whole dict batches of `batch` rows from arrays (for `synthetic_batches`)."""
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices(data).batch(batch, drop_remainder=True)
+
+
 def smooth_images(rng: np.random.Generator, n: int, size: int, channels: int) -> np.ndarray:
     """Smooth random images in [-1, 1] (upsampled uniform noise): synthetic stand-ins for tests and benchmarks."""
     import tensorflow as tf

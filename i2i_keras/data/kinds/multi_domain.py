@@ -152,7 +152,7 @@ def synthetic_batches(size=32, channels=3, batch=2, count=4, seed=0, domains=3, 
     eye = np.eye(domains, dtype="float32")
     data = {"image": kinds.smooth_images(rng, n, size, channels), "label": eye[rng.integers(0, domains, n)],
             "target_label": eye[rng.integers(0, domains, n)]}
-    return tf.data.Dataset.from_tensor_slices(data).batch(batch, drop_remainder=True)
+    return kinds.batched(data, batch)
 
 
 def _evaluator() -> type:

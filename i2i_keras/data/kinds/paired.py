@@ -130,7 +130,7 @@ def synthetic_batches(size=32, channels=3, batch=2, count=4, seed=0, **_):
     rng = np.random.default_rng(seed)
     source = kinds.smooth_images(rng, batch * count, size, channels)
     data = {"source": source, "target": np.flip(source, axis=2).copy() * 0.8}
-    return tf.data.Dataset.from_tensor_slices(data).batch(batch, drop_remainder=True)
+    return kinds.batched(data, batch)
 
 
 def _evaluator() -> type:

@@ -68,7 +68,7 @@ def ingestion_sources(root: str, split: str, *, layout: str = "auto", domains: O
 def synthetic_batches(size=32, channels=3, batch=2, count=4, seed=0, **_):
     rng = np.random.default_rng(seed)
     data = {"image": kinds.smooth_images(rng, batch * count, size, channels)}
-    return tf.data.Dataset.from_tensor_slices(data).batch(batch, drop_remainder=True)
+    return kinds.batched(data, batch)
 
 
 def _evaluator() -> type:

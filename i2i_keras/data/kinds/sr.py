@@ -94,7 +94,7 @@ def synthetic_batches(size=32, channels=3, batch=2, count=4, seed=0, scale=2, **
     rng = np.random.default_rng(seed)
     target = kinds.smooth_images(rng, batch * count, size, channels)
     source = tf.image.resize(target, (size // scale, size // scale), method="area").numpy()
-    return tf.data.Dataset.from_tensor_slices({"source": source, "target": target}).batch(batch, drop_remainder=True)
+    return kinds.batched({"source": source, "target": target}, batch)
 
 
 def _evaluator() -> type:

@@ -118,7 +118,7 @@ def synthetic_batches(size=32, channels=3, batch=2, count=4, seed=0, **_):
     n = batch * count
     data = {"domain_a": kinds.smooth_images(rng, n, size, channels),
             "domain_b": kinds.smooth_images(rng, n, size, channels) * 0.5}
-    return tf.data.Dataset.from_tensor_slices(data).batch(batch, drop_remainder=True)
+    return kinds.batched(data, batch)
 
 
 def _evaluator() -> type:
