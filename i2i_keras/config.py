@@ -108,19 +108,26 @@ _TOP_KEYS = ("method",) + _FREE_SECTIONS + tuple(_SECTIONS)
 def _read_yaml(path: str, _seen: Optional[set] = None) -> dict:
     """Reads a YAML config, resolving `base:` inheritance (deep merge, child wins)."""
     _seen = set() if _seen is None else _seen
-    real = os.path.realpath(path)
+    from i2i_keras import storage  # lazy: it imports TensorFlow, which a config check does not need
+
+    real = os.path.realpath(path) if storage.is_local(path) else path
     if real in _seen:
-        raise ConfigError(f"Config inheritance loops back to {path!r}.")
+        raise ConfigError(f"Config inheritance loops back to {path!r}.", code="base_loop")
     _seen.add(real)
-    if not os.path.isfile(path):
-        raise ConfigError(f"Config file not found. Received: config={path!r}")
-    with open(path, encoding="utf-8") as f:
-        try:
-            raw = yaml.safe_load(f) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"Config file {path!r} is not valid YAML: {e}") from None
+    if not storage.exists(path) or storage.isdir(path):
+        raise ConfigError(f"Config file not found. Received: config={path!r}", code="config_not_found")
+    try:
+        text = storage.read_bytes(path).decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"Config file {path!r} is not UTF-8 text (byte {e.start}); save it as UTF-8",
+                          code="not_utf8") from None
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"Config file {path!r} is not valid YAML: {e}", code="bad_yaml") from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"Config file {path!r} must hold a mapping at the top level. Received: {type(raw).__name__}")
+        raise ConfigError(f"Config file {path!r} must hold a mapping at the top level. Received: {type(raw).__name__}",
+                          code="bad_structure")
     base = raw.pop("base", None)
     if base is None:
         return raw
@@ -144,17 +151,17 @@ def _coerce(value: Any, field_type: Any, where: str) -> Any:
     if value is None:
         if t.startswith("Optional"):
             return None
-        raise ConfigError(f"`{where}` must not be null. Received: {where}=None")
+        raise ConfigError(f"`{where}` must not be null. Received: {where}=None", code="bad_type")
     base_t = t[len("Optional["):-1] if t.startswith("Optional[") else t
     if base_t == "bool":
         if not isinstance(value, bool):
-            raise ConfigError(f"`{where}` must be true or false. Received: {where}={value!r}")
+            raise ConfigError(f"`{where}` must be true or false. Received: {where}={value!r}", code="bad_type")
         return value
     if base_t == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
                 return int(value)
-            raise ConfigError(f"`{where}` must be an integer. Received: {where}={value!r}")
+            raise ConfigError(f"`{where}` must be an integer. Received: {where}={value!r}", code="bad_type")
         return value
     if base_t == "float":
         if isinstance(value, str):
@@ -164,29 +171,30 @@ def _coerce(value: Any, field_type: Any, where: str) -> Any:
             except ValueError:
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"`{where}` must be a number. Received: {where}={value!r}")
+            raise ConfigError(f"`{where}` must be a number. Received: {where}={value!r}", code="bad_type")
         return float(value)
     if base_t == "str":
         if not isinstance(value, str):
-            raise ConfigError(f"`{where}` must be a string. Received: {where}={value!r}")
+            raise ConfigError(f"`{where}` must be a string. Received: {where}={value!r}", code="bad_type")
         return value
     if base_t == "list":
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"`{where}` must be a list. Received: {where}={value!r}")
+            raise ConfigError(f"`{where}` must be a list. Received: {where}={value!r}", code="bad_type")
         return list(value)
     return value
 
 
 def _build_section(cls, values: Any, section: str):
     if not isinstance(values, dict):
-        raise ConfigError(f"Config section `{section}` must be a mapping. Received: {section}={values!r}")
+        raise ConfigError(f"Config section `{section}` must be a mapping. Received: {section}={values!r}",
+                          code="bad_structure")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise ConfigError(
             f"Unknown config key `{section}.{unknown[0]}`. Allowed keys in `{section}`: {sorted(fields)}. "
             f"Received: {section}.{unknown[0]}={values[unknown[0]]!r}"
-        )
+        , code="unknown_key")
     kwargs = {k: _coerce(v, fields[k].type, f"{section}.{k}") for k, v in values.items()}
     return cls(**kwargs)
 
@@ -204,20 +212,22 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     raw = copy.deepcopy(raw)
     for item in overrides or []:
         if "=" not in item:
-            raise ConfigError(f"Overrides must look like `section.key=value`. Received: --set {item!r}")
+            raise ConfigError(f"Overrides must look like `section.key=value`. Received: --set {item!r}",
+                              code="bad_override")
         key, text = item.split("=", 1)
         parts = key.strip().split(".")
         if parts[0] not in _TOP_KEYS:
             raise ConfigError(
                 f"Unknown config section `{parts[0]}` in override. Allowed: {list(_TOP_KEYS)}. Received: --set {item!r}"
-            )
+            , code="unknown_key")
         if parts[0] == "method":
             if len(parts) != 1:
-                raise ConfigError(f"`method` has no sub-keys. Received: --set {item!r}")
+                raise ConfigError(f"`method` has no sub-keys. Received: --set {item!r}", code="bad_override")
             raw["method"] = text.strip()
             continue
         if len(parts) != 2:
-            raise ConfigError(f"Overrides take the form `section.key=value`. Received: --set {item!r}")
+            raise ConfigError(f"Overrides take the form `section.key=value`. Received: --set {item!r}",
+                              code="bad_override")
         section = raw.setdefault(parts[0], {})
         if section is None:
             section = raw[parts[0]] = {}
@@ -228,21 +238,22 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
 def from_dict(raw: dict) -> ExperimentConfig:
     """Builds and validates an ExperimentConfig (sections and keys; method-level keys are checked by the method)."""
     if not isinstance(raw, dict):
-        raise ConfigError(f"A config must be a mapping. Received: {type(raw).__name__}")
+        raise ConfigError(f"A config must be a mapping. Received: {type(raw).__name__}", code="bad_structure")
     unknown = sorted(set(raw) - set(_TOP_KEYS))
     if unknown:
         raise ConfigError(
             f"Unknown top-level config key `{unknown[0]}`. Allowed: {list(_TOP_KEYS)}. Received: {unknown[0]}="
             f"{raw[unknown[0]]!r}"
-        )
+        , code="unknown_key")
     method = raw.get("method")
     if not isinstance(method, str) or not method:
-        raise ConfigError(f"A config must name its `method`. Received: method={method!r}")
+        raise ConfigError(f"A config must name its `method`. Received: method={method!r}", code="missing_method")
     kwargs: dict[str, Any] = {"method": method}
     for name in _FREE_SECTIONS:
         value = raw.get(name) or {}
         if not isinstance(value, dict):
-            raise ConfigError(f"Config section `{name}` must be a mapping. Received: {name}={value!r}")
+            raise ConfigError(f"Config section `{name}` must be a mapping. Received: {name}={value!r}",
+                              code="bad_structure")
         kwargs[name] = dict(value)
     for name, cls in _SECTIONS.items():
         kwargs[name] = _build_section(cls, raw.get(name) or {}, name)
@@ -263,7 +274,7 @@ def validate(cfg: ExperimentConfig) -> None:
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:
-            raise ConfigError(f"`{key}` must be one of {list(allowed)}. Received: {key}={value!r}")
+            raise ConfigError(f"`{key}` must be one of {list(allowed)}. Received: {key}={value!r}", code="bad_value")
     positive = {
         "data.crop_size": d.crop_size,
         "data.load_size": d.load_size,
@@ -278,19 +289,21 @@ def validate(cfg: ExperimentConfig) -> None:
     }
     for key, value in positive.items():
         if value <= 0:
-            raise ConfigError(f"`{key}` must be positive. Received: {key}={value!r}")
+            raise ConfigError(f"`{key}` must be positive. Received: {key}={value!r}", code="bad_value")
     if d.channels not in (1, 3):
-        raise ConfigError(f"`data.channels` must be 1 or 3. Received: data.channels={d.channels!r}")
+        raise ConfigError(f"`data.channels` must be 1 or 3. Received: data.channels={d.channels!r}", code="bad_value")
     if d.preprocess == "resize_and_crop" and d.load_size < d.crop_size:
         raise ConfigError(
             f"`data.load_size` must be >= `data.crop_size` for resize_and_crop. "
             f"Received: data.load_size={d.load_size}, data.crop_size={d.crop_size}"
         )
     if not 0.0 <= o.decay_start <= 1.0:
-        raise ConfigError(f"`optim.decay_start` must be in [0, 1]. Received: optim.decay_start={o.decay_start!r}")
+        raise ConfigError(f"`optim.decay_start` must be in [0, 1]. Received: optim.decay_start={o.decay_start!r}",
+                          code="bad_value")
     for key in ("sample_every", "checkpoint_every", "eval_batches"):
         if getattr(t, key) < 0:
-            raise ConfigError(f"`train.{key}` must be >= 0. Received: train.{key}={getattr(t, key)!r}")
+            raise ConfigError(f"`train.{key}` must be >= 0. Received: train.{key}={getattr(t, key)!r}",
+                              code="bad_value")
 
 
 def load_config(path: Optional[str] = None, overrides: Optional[list[str]] = None, method: Optional[str] = None) -> ExperimentConfig:
@@ -300,7 +313,7 @@ def load_config(path: Optional[str] = None, overrides: Optional[list[str]] = Non
         if raw.get("method") not in (None, method):
             raise ConfigError(
                 f"--method {method!r} does not match the config file's method {raw.get('method')!r} ({path})."
-            )
+            , code="method_mismatch")
         raw["method"] = method
     return from_dict(apply_overrides(raw, overrides or []))
 
@@ -308,7 +321,7 @@ def load_config(path: Optional[str] = None, overrides: Optional[list[str]] = Non
 def set_image_size(cfg: ExperimentConfig, size: int) -> None:
     """`--image-size S`: crop to S, and resize to S*286/256 first (the papers' 286 -> 256 jitter ratio)."""
     if size <= 0:
-        raise ConfigError(f"--image-size must be positive. Received: {size}")
+        raise ConfigError(f"--image-size must be positive. Received: {size}", code="bad_value")
     cfg.data.crop_size = size
     cfg.data.load_size = max(size, int(round(size * 286 / 256)))
 

@@ -68,3 +68,28 @@ def test_base_inheritance_and_bad_files(tmp_path):
         load_config(str(tmp_path / "missing.yaml"))
     with pytest.raises(ConfigError, match="does not match"):
         load_config(os.path.join(TINY, "cyclegan.yaml"), method="pix2pix")
+
+
+def test_config_errors_carry_codes_and_name_the_file(tmp_path):
+    import pytest
+
+    from i2i_keras.config import ConfigError, load_config
+
+    cases = [
+        (None, ["train.stepz=3"], "unknown_key"),
+        (None, ["train.steps=many"], "bad_type"),
+        (None, ["train.steps"], "bad_override"),
+        (str(tmp_path / "missing.yaml"), [], "config_not_found"),
+    ]
+    for path, overrides, code in cases:
+        with pytest.raises(ConfigError) as info:
+            load_config(path, overrides=overrides, method="pix2pix")
+        assert info.value.code == code, (overrides, info.value)
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("method: [pix2pix\n")
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(b"method: pix2pix\n# caf\xe9\n")
+    for path, code in ((bad_yaml, "bad_yaml"), (latin, "not_utf8")):
+        with pytest.raises(ConfigError) as info:
+            load_config(str(path))
+        assert info.value.code == code and str(path) in str(info.value)
