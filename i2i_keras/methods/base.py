@@ -398,6 +398,31 @@ def round_trip_grid(model, batch: dict) -> list:
     return [batch["domain_a"], fake_b, model.translate(fake_b, mode="b2a")]
 
 
+def generator_pair_modes(model) -> dict:
+    """`direction_modes` of a two-domain method whose directions are its `generator_ab` and `generator_ba`."""
+    return direction_modes(model, lambda images: model.generator_ab(images, training=False),
+                           lambda images: model.generator_ba(images, training=False))
+
+
+def cycle_translations(model, batch: dict, training: bool) -> dict:
+    """A two-generator method's translations of an unpaired batch and their round trips: fake_b = G_ab(A),
+    fake_a = G_ba(B), cycled_a = G_ba(fake_b), cycled_b = G_ab(fake_a)."""
+    fake_b = model.generator_ab(batch["domain_a"], training=training)
+    fake_a = model.generator_ba(batch["domain_b"], training=training)
+    return {"fake_a": fake_a, "fake_b": fake_b,
+            "cycled_a": model.generator_ba(fake_b, training=training),
+            "cycled_b": model.generator_ab(fake_a, training=training)}
+
+
+def check_size_multiple(image_size: int, multiple: int, name: str = "", **received) -> None:
+    """Raises a ValueError unless `image_size` is a multiple of `multiple`; the message names the multiple (`name`,
+    e.g. "2**num_downs") and the received arguments that set it after image_size."""
+    if image_size % multiple:
+        what = f"{name}={multiple}" if name else f"{multiple}"
+        extra = "".join(f", {arg}={value}" for arg, value in received.items())
+        raise ValueError(f"image_size must be a multiple of {what}. Received: image_size={image_size}{extra}")
+
+
 def check_positive_ints(**values) -> None:
     """Raises a ValueError naming the first argument that is not a positive integer (a bool is not one)."""
     for arg, value in values.items():

@@ -71,8 +71,18 @@ def translate_with_styles(decode: Callable, images, styles):
     return tf.reshape(out, tf.concat([[batch, count], shape[1:]], axis=0))
 
 
+def check_encoder_crop(image_size: int, encoder: str, **downsampling) -> None:
+    """Raises a ValueError unless training crops of `image_size` survive the `encoder`'s stride-2 layers: the one
+    keyword argument names their count n (e.g. `style_downsampling=4`), and image_size must be at least 2**n."""
+    (arg, layers), = downsampling.items()
+    if image_size < 2 ** layers:
+        raise ValueError(f"image_size must be at least 2**{arg}={2 ** layers} (the {encoder} sees the training "
+                         f"crops). Received: image_size={image_size}, {arg}={layers}")
+
+
 def style_modes(prefix: str, decode: Callable, encode: Callable, style_dim: int, in_channels: int,
-                description: str, input_channels: Optional[int] = None) -> dict:
+                description: str, input_channels: Optional[int] = None,
+                encoder_downsampling: int = 0, encoder: str = "encoder") -> dict:
     """The four modes above for one direction; `prefix` names them (`a2b`, `a2b_sample`, ...).
 
     Args:
@@ -85,9 +95,13 @@ def style_modes(prefix: str, decode: Callable, encode: Callable, style_dim: int,
         description: what the direction does, for the signature descriptions.
         input_channels: channels of the images translated, when not the model's `in_channels` (a `b2a` direction
             translates images of domain B); `TranslationMode.input_channels`.
+        encoder_downsampling: stride-2 layers of the encoder: reference images must be at least 2**this pixels high
+            and wide (a known smaller size raises a ValueError naming the `encoder`).
     """
     if int(style_dim) < 1:
         raise ValueError(f"`style_dim` must be a positive integer. Received: style_dim={style_dim!r}")
+
+    minimum = 2 ** encoder_downsampling
 
     def name(suffix):
         return f"{prefix}_{suffix}"
@@ -106,6 +120,11 @@ def style_modes(prefix: str, decode: Callable, encode: Callable, style_dim: int,
         batch, ref_batch = images.shape[0], reference.shape[0]
         if batch is not None and ref_batch is not None and ref_batch not in (1, batch):
             raise ValueError(f"`{REFERENCE}` must hold one image, or one per input image ({batch}). "
+                             f"Received: {REFERENCE}.shape={tuple(reference.shape)}")
+        height, width = reference.shape[1], reference.shape[2]
+        if any(side is not None and side < minimum for side in (height, width)):
+            raise ValueError(f"Reference images must be at least {minimum}x{minimum} pixels (the {encoder} "
+                             f"downsamples {encoder_downsampling} times). "
                              f"Received: {REFERENCE}.shape={tuple(reference.shape)}")
         codes = tf.cast(encode(reference), images.dtype)
         return decode(images, tf.broadcast_to(codes, [tf.shape(images)[0], style_dim]))

@@ -2,7 +2,17 @@
 
 import keras
 
-from i2i_keras.layers import normalization
+from i2i_keras.networks.generators import _norm
+
+
+def _image_pyramid(images, num_scales):
+    """`images`, then `num_scales - 1` more scales, each average-pooled by 2 from the one before: 3x3 stride-2
+    windows with the padding excluded from the average, as MUNIT's and BicycleGAN's code downsample."""
+    scales = [images]
+    for scale in range(1, num_scales):
+        scales.append(keras.layers.AveragePooling2D(3, strides=2, padding="same",
+                                                    name=f"s{scale}_downsample")(scales[-1]))
+    return scales
 
 
 def patch_discriminator(in_channels=3, base_filters=64, num_layers=3, norm="batch", name="patch_discriminator"):
@@ -19,9 +29,7 @@ def patch_discriminator(in_channels=3, base_filters=64, num_layers=3, norm="batc
         strides = 2 if i < num_layers else 1
         x = keras.layers.Conv2D(filters, 4, strides=strides, padding="same", use_bias=norm != "batch",
                                 kernel_initializer=init, name=f"conv{i}")(x)
-        layer = normalization(norm, name=f"norm{i}")
-        if layer is not None:
-            x = layer(x)
+        x = _norm(x, norm, f"norm{i}")
         x = keras.layers.LeakyReLU(0.2, name=f"lrelu{i}")(x)
     x = keras.layers.Conv2D(1, 4, padding="same", kernel_initializer=init, name="logits")(x)
     outputs = keras.layers.Activation("linear", dtype="float32", name="logits_f32")(x)
@@ -40,18 +48,12 @@ def multiscale_discriminator(in_channels=3, base_filters=64, num_layers=4, num_s
     init = keras.initializers.RandomNormal(0.0, 0.02)
     inputs = keras.Input((None, None, in_channels), name="images")
     outputs = []
-    x = inputs
-    for scale in range(num_scales):
-        if scale:
-            # 3x3 stride-2 average pool as in MUNIT's code (padding excluded from the average).
-            x = keras.layers.AveragePooling2D(3, strides=2, padding="same", name=f"s{scale}_downsample")(x)
-        y = x
+    for scale, y in enumerate(_image_pyramid(inputs, num_scales)):
         for i in range(num_layers):
             y = keras.layers.Conv2D(base_filters * min(2 ** i, 8), 4, strides=2, padding="same",
                                     kernel_initializer=init, name=f"s{scale}_conv{i}")(y)
-            layer = normalization(norm, name=f"s{scale}_norm{i}") if i else None
-            if layer is not None:
-                y = layer(y)
+            if i:
+                y = _norm(y, norm, f"s{scale}_norm{i}")
             y = keras.layers.LeakyReLU(0.2, name=f"s{scale}_lrelu{i}")(y)
         y = keras.layers.Conv2D(1, 1, kernel_initializer=init, name=f"s{scale}_logits")(y)
         outputs.append(keras.layers.Activation("linear", dtype="float32", name=f"s{scale}_logits_f32")(y))
@@ -78,9 +80,8 @@ def dcgan_discriminator(in_channels=3, base_filters=64, num_layers=4, norm="batc
     for i in range(num_layers):
         x = keras.layers.Conv2D(base_filters * min(2 ** i, 8), 4, strides=2, padding="same",
                                 use_bias=norm != "batch" or i == 0, kernel_initializer=init, name=f"conv{i}")(x)
-        layer = normalization(norm, name=f"norm{i}") if i else None
-        if layer is not None:
-            x = layer(x)
+        if i:
+            x = _norm(x, norm, f"norm{i}")
         x = keras.layers.LeakyReLU(0.2, name=f"lrelu{i}")(x)
         if i:
             features.append(x)
@@ -144,10 +145,7 @@ def multiscale_patch_discriminator(in_channels=3, base_filters=64, num_layers=3,
     excluded from the average) with base_filters / 2**i filters. Returns the list of logit maps (float32)."""
     inputs = keras.Input((None, None, in_channels), name="images")
     outputs = []
-    x = inputs
-    for scale in range(num_scales):
-        if scale:
-            x = keras.layers.AveragePooling2D(3, strides=2, padding="same", name=f"s{scale}_downsample")(x)
+    for scale, x in enumerate(_image_pyramid(inputs, num_scales)):
         critic = patch_discriminator(in_channels, max(1, int(round(base_filters / 2 ** scale))), num_layers, norm,
                                      name=f"s{scale}_patch")
         outputs.append(critic(x))

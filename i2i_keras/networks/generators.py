@@ -64,46 +64,67 @@ def unet_generator(in_channels=3, out_channels=3, base_filters=64, num_downs=8, 
     return keras.Model(inputs, outputs, name=name)
 
 
-def residual_block(x, filters, norm, name):
-    """Two reflection-padded 3x3 convolutions with a skip connection (CycleGAN / Johnson et al.)."""
-    y = ReflectionPadding2D(1, name=f"{name}_pad1")(x)
-    y = keras.layers.Conv2D(filters, 3, use_bias=norm != "batch", kernel_initializer=_init(), name=f"{name}_conv1")(y)
-    y = _norm(y, norm, f"{name}_norm1")
-    y = keras.layers.ReLU(name=f"{name}_relu")(y)
-    y = ReflectionPadding2D(1, name=f"{name}_pad2")(y)
-    y = keras.layers.Conv2D(filters, 3, use_bias=norm != "batch", kernel_initializer=_init(), name=f"{name}_conv2")(y)
-    y = _norm(y, norm, f"{name}_norm2")
+def residual_block(x, filters, norm, name, init=_init, reflect=True, use_bias=None):
+    """Two 3x3 convolutions (normalized, ReLU between) with a skip connection. By default reflection-padded, with
+    N(0, 0.02) kernels and biases unless batch norm follows (CycleGAN / Johnson et al.); `reflect=False` zero-pads
+    instead (StarGAN). `init` makes one kernel initializer per call; `use_bias=None` means `norm != "batch"`."""
+    use_bias = norm != "batch" if use_bias is None else use_bias
+    y = x
+    for i in (1, 2):
+        if reflect:
+            y = ReflectionPadding2D(1, name=f"{name}_pad{i}")(y)
+        y = keras.layers.Conv2D(filters, 3, padding="valid" if reflect else "same", use_bias=use_bias,
+                                kernel_initializer=init(), name=f"{name}_conv{i}")(y)
+        y = _norm(y, norm, f"{name}_norm{i}")
+        if i == 1:
+            y = keras.layers.ReLU(name=f"{name}_relu")(y)
     return keras.layers.Add(name=f"{name}_add")([x, y])
+
+
+def _conv7x7(x, filters, reflect, use_bias, init, name):
+    """c7s1-`filters`: reflection-padded by 3 then unpadded (`reflect`), or zero-padded ("same")."""
+    if reflect:
+        x = ReflectionPadding2D(3, name=f"{name}_pad")(x)
+    return keras.layers.Conv2D(filters, 7, padding="valid" if reflect else "same", use_bias=use_bias,
+                               kernel_initializer=init(), name=f"{name}_conv")(x)
+
+
+def _residual_translator(x, out_channels, base_filters, num_blocks, num_downsampling, norm, kernel_size, init,
+                         use_bias, reflect, out_bias):
+    """The skeleton of the ResNet and StarGAN generators (Johnson et al.): c7s1-F, `num_downsampling` stride-2
+    `kernel_size` convs doubling F, `num_blocks` residual blocks, as many stride-2 transposed convs halving F back,
+    c7s1-`out_channels` and tanh (float32). Every conv but the last is followed by `norm` and ReLU and has a bias iff
+    `use_bias` (the last iff `out_bias`); `init` makes each kernel initializer; `reflect` picks reflection padding
+    (stem, blocks, head) over zero padding."""
+    x = _conv7x7(x, base_filters, reflect, use_bias, init, "in")
+    x = _norm(x, norm, "in_norm")
+    x = keras.layers.ReLU(name="in_relu")(x)
+    filters = base_filters
+    for i in range(num_downsampling):
+        filters *= 2
+        x = keras.layers.Conv2D(filters, kernel_size, strides=2, padding="same", use_bias=use_bias,
+                                kernel_initializer=init(), name=f"down{i}_conv")(x)
+        x = _norm(x, norm, f"down{i}_norm")
+        x = keras.layers.ReLU(name=f"down{i}_relu")(x)
+    for i in range(num_blocks):
+        x = residual_block(x, filters, norm, f"res{i}", init=init, reflect=reflect, use_bias=use_bias)
+    for i in range(num_downsampling):
+        filters //= 2
+        x = keras.layers.Conv2DTranspose(filters, kernel_size, strides=2, padding="same", use_bias=use_bias,
+                                         kernel_initializer=init(), name=f"up{i}_conv")(x)
+        x = _norm(x, norm, f"up{i}_norm")
+        x = keras.layers.ReLU(name=f"up{i}_relu")(x)
+    x = _conv7x7(x, out_channels, reflect, out_bias, init, "out")
+    return keras.layers.Activation("tanh", dtype="float32", name="out_tanh")(x)
 
 
 def resnet_generator(in_channels=3, out_channels=3, base_filters=64, num_blocks=9, num_downsampling=2,
                      norm="instance", name="resnet_generator"):
     """CycleGAN ResNet generator: c7s1-64, d128, d256, R256 x num_blocks, u128, u64, c7s1-3 (9 blocks at 256 px,
     6 below). Inputs must be multiples of 2**num_downsampling."""
-    use_bias = norm != "batch"
     inputs = keras.Input((None, None, in_channels), name="images")
-    x = ReflectionPadding2D(3, name="in_pad")(inputs)
-    x = keras.layers.Conv2D(base_filters, 7, use_bias=use_bias, kernel_initializer=_init(), name="in_conv")(x)
-    x = _norm(x, norm, "in_norm")
-    x = keras.layers.ReLU(name="in_relu")(x)
-    filters = base_filters
-    for i in range(num_downsampling):
-        filters *= 2
-        x = keras.layers.Conv2D(filters, 3, strides=2, padding="same", use_bias=use_bias,
-                                kernel_initializer=_init(), name=f"down{i}_conv")(x)
-        x = _norm(x, norm, f"down{i}_norm")
-        x = keras.layers.ReLU(name=f"down{i}_relu")(x)
-    for i in range(num_blocks):
-        x = residual_block(x, filters, norm, name=f"res{i}")
-    for i in range(num_downsampling):
-        filters //= 2
-        x = keras.layers.Conv2DTranspose(filters, 3, strides=2, padding="same", use_bias=use_bias,
-                                         kernel_initializer=_init(), name=f"up{i}_conv")(x)
-        x = _norm(x, norm, f"up{i}_norm")
-        x = keras.layers.ReLU(name=f"up{i}_relu")(x)
-    x = ReflectionPadding2D(3, name="out_pad")(x)
-    x = keras.layers.Conv2D(out_channels, 7, kernel_initializer=_init(), name="out_conv")(x)
-    outputs = keras.layers.Activation("tanh", dtype="float32", name="out_tanh")(x)
+    outputs = _residual_translator(inputs, out_channels, base_filters, num_blocks, num_downsampling, norm,
+                                   kernel_size=3, init=_init, use_bias=norm != "batch", reflect=True, out_bias=True)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -160,18 +181,6 @@ def _torch_default_init():
     return keras.initializers.VarianceScaling(1.0 / 3.0, mode="fan_in", distribution="uniform")
 
 
-def _stargan_residual_block(x, filters, norm, name):
-    """StarGAN's residual block: 3x3 conv, IN, ReLU, 3x3 conv, IN (zero padding, no conv biases), plus the input."""
-    y = x
-    for i in (1, 2):
-        y = keras.layers.Conv2D(filters, 3, padding="same", use_bias=norm == "none",
-                                kernel_initializer=_torch_default_init(), name=f"{name}_conv{i}")(y)
-        y = _norm(y, norm, f"{name}_norm{i}")
-        if i == 1:
-            y = keras.layers.ReLU(name=f"{name}_relu")(y)
-    return keras.layers.Add(name=f"{name}_add")([x, y])
-
-
 def stargan_generator(in_channels=3, out_channels=3, num_domains=5, base_filters=64, num_blocks=6,
                       num_downsampling=2, norm="instance", name="stargan_generator"):
     """StarGAN generator (Choi et al. 2018, appendix, table 4): one network for every target domain.
@@ -185,30 +194,9 @@ def stargan_generator(in_channels=3, out_channels=3, num_domains=5, base_filters
     """
     if num_domains < 1:
         raise ValueError(f"`num_domains` must be >= 1. Received: num_domains={num_domains!r}")
-    use_bias = norm == "none"
     images = keras.Input((None, None, in_channels), name="images")
     labels = keras.Input((num_domains,), name="labels")
     x = TileLatent(name="tile_labels")([images, labels])
-    x = keras.layers.Conv2D(base_filters, 7, padding="same", use_bias=use_bias,
-                            kernel_initializer=_torch_default_init(), name="in_conv")(x)
-    x = _norm(x, norm, "in_norm")
-    x = keras.layers.ReLU(name="in_relu")(x)
-    filters = base_filters
-    for i in range(num_downsampling):
-        filters *= 2
-        x = keras.layers.Conv2D(filters, 4, strides=2, padding="same", use_bias=use_bias,
-                                kernel_initializer=_torch_default_init(), name=f"down{i}_conv")(x)
-        x = _norm(x, norm, f"down{i}_norm")
-        x = keras.layers.ReLU(name=f"down{i}_relu")(x)
-    for i in range(num_blocks):
-        x = _stargan_residual_block(x, filters, norm, name=f"res{i}")
-    for i in range(num_downsampling):
-        filters //= 2
-        x = keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=use_bias,
-                                         kernel_initializer=_torch_default_init(), name=f"up{i}_conv")(x)
-        x = _norm(x, norm, f"up{i}_norm")
-        x = keras.layers.ReLU(name=f"up{i}_relu")(x)
-    x = keras.layers.Conv2D(out_channels, 7, padding="same", use_bias=False,
-                            kernel_initializer=_torch_default_init(), name="out_conv")(x)
-    outputs = keras.layers.Activation("tanh", dtype="float32", name="out_tanh")(x)
+    outputs = _residual_translator(x, out_channels, base_filters, num_blocks, num_downsampling, norm, kernel_size=4,
+                                   init=_torch_default_init, use_bias=norm == "none", reflect=False, out_bias=False)
     return keras.Model([images, labels], outputs, name=name)

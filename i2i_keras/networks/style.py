@@ -72,22 +72,8 @@ def content_encoder(in_channels=3, base_filters=64, num_downsampling=2, num_bloc
         x = (keras.layers.ReLU(name=f"down{i}_relu") if activation == "relu"
              else keras.layers.LeakyReLU(0.2, name=f"down{i}_lrelu"))(x)
     for i in range(num_blocks):
-        x = _residual_block(x, filters, norm, f"res{i}", init)
+        x = residual_block(x, filters, norm, f"res{i}", init=lambda: initializer(init))
     return keras.Model(inputs, x, name=name)
-
-
-def _residual_block(x, filters, norm, name, init):
-    if init == "gaussian":  # the shared block (same layers and names), as UNIT and CycleGAN build it
-        return residual_block(x, filters, norm, name=name)
-    y = x
-    for i in (1, 2):
-        y = ReflectionPadding2D(1, name=f"{name}_pad{i}")(y)
-        y = keras.layers.Conv2D(filters, 3, use_bias=norm != "batch", kernel_initializer=initializer(init),
-                                name=f"{name}_conv{i}")(y)
-        y = _norm(y, norm, f"{name}_norm{i}")
-        if i == 1:
-            y = keras.layers.ReLU(name=f"{name}_relu")(y)
-    return keras.layers.Add(name=f"{name}_add")([x, y])
 
 
 def style_encoder(in_channels=3, base_filters=64, num_downsampling=4, latent_dim=8, variational=False,

@@ -4,7 +4,6 @@ modes, and learning on real images.
 The shared contract (fit, evaluate, export, .keras, replicas, mixed precision) is covered by test_methods.py.
 """
 
-import itertools
 import math
 
 import keras
@@ -12,20 +11,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from i2i_keras import build_model, losses
+from i2i_keras import losses
 from i2i_keras.methods.bicyclegan.bicyclegan import BicycleGAN, latent_regression
 from i2i_keras.training.loop import compile_model
 from tests.helpers import model_batches, tiny_config
+from tests.methods.method_helpers import held_out_l1, learning_setup, sample_diversity, tiny_model
+from tests.methods.method_helpers import random_images as _images
 
 
 @pytest.fixture(scope="module")
 def model():
-    keras.utils.set_random_seed(0)
-    return build_model(tiny_config("bicyclegan"))
-
-
-def _images(seed=0, batch=2, size=32, channels=3):
-    return np.random.default_rng(seed).uniform(-1, 1, (batch, size, size, channels)).astype("float32")
+    return tiny_model("bicyclegan")
 
 
 def test_paper_defaults():
@@ -122,10 +118,7 @@ def test_latent_regression_updates_the_generator_only(model):
 def test_a_step_with_only_the_latent_term_leaves_the_encoder_unchanged():
     weights = ["loss_weights.g_adv_vae=0", "loss_weights.g_adv_lr=0", "loss_weights.g_l1=0", "loss_weights.g_kl=0",
                "loss_weights.d_adv=0"]
-    cfg = tiny_config("bicyclegan", weights)
-    keras.utils.set_random_seed(0)
-    model = build_model(cfg)
-    compile_model(model, cfg)
+    model = tiny_model("bicyclegan", weights, compiled=True)
     encoder = [v.numpy().copy() for v in model.encoder.trainable_variables]
     generator = [v.numpy().copy() for v in model.generator.trainable_variables]
     with pytest.warns(UserWarning, match="Gradients do not exist for variables"):  # E's: none reach it
@@ -215,34 +208,17 @@ def test_bicyclegan_learns_gray_to_colour_with_diverse_samples():
     """300 steps on the embedded gray -> colour photo tiles (32 px): held-out L1 of the deterministic translation to
     the ground truth falls clearly and PSNR rises, and on the trained model different random codes give visibly
     different colourings (mean |x_i - x_j| over pairs of 5 samples per image)."""
-    from i2i_keras.data import make_dataset
     from i2i_keras.training.loop import evaluate_psnr
 
-    cfg = tiny_config("bicyclegan", ["train.batch_size=4", "optim.schedule=constant", "optim.g_lr=1e-3",
-                                     "optim.d_lr=1e-3"])
-    keras.utils.set_random_seed(0)
-    model = build_model(cfg)
-    compile_model(model, cfg)
-    train = make_dataset(None, "paired", cfg.data, 4, seed=0, training=True)
-    test = make_dataset(None, "paired", cfg.data, 8, seed=0, training=False, split="test")
-
-    def l1():
-        return float(np.mean([np.abs(np.asarray(model.translate(b["source"])) - b["target"]).mean() for b in test]))
-
-    def diversity():
-        distances = []
-        for b in test.take(4):
-            out = np.asarray(model.translate(b["source"], mode="translate_sample", num_samples=5, seed=3))
-            distances += [np.abs(out[:, i] - out[:, j]).mean() for i, j in itertools.combinations(range(5), 2)]
-        return float(np.mean(distances))
-
-    psnr_before, l1_before = evaluate_psnr(model, test, 100), l1()
+    model, train, test = learning_setup("bicyclegan", ["train.batch_size=4", "optim.schedule=constant",
+                                                       "optim.g_lr=1e-3", "optim.d_lr=1e-3"])
+    psnr_before, l1_before = evaluate_psnr(model, test, 100), held_out_l1(model, test)
     model.fit(train, steps_per_epoch=300, epochs=1, verbose=0)
-    psnr_after, l1_after = evaluate_psnr(model, test, 100), l1()
+    psnr_after, l1_after = evaluate_psnr(model, test, 100), held_out_l1(model, test)
     # Measured (seeds 0 / 1): L1 0.57 -> 0.16 / 0.56 -> 0.18, PSNR +9.2 / +8.6 dB, diversity 0.067 / 0.106.
     assert l1_after < 0.5 * l1_before, (l1_before, l1_after)
     assert psnr_after > psnr_before + 6.0, (psnr_before, psnr_after)
-    spread = diversity()
+    spread = sample_diversity(model, [b["source"] for b in test.take(4)], "translate_sample")
     assert spread > 0.03, spread
 
 
@@ -252,8 +228,7 @@ def test_gray_source_colour_reference_in_python_and_in_the_export(tmp_path):
     from i2i_keras.data import transforms
     from i2i_keras.export import export_for_serving, load_exported
 
-    keras.utils.set_random_seed(0)
-    model = build_model(tiny_config("bicyclegan", ["data.channels=1", "model.out_channels=3"]))
+    model = tiny_model("bicyclegan", ["data.channels=1", "model.out_channels=3"])
     gray, colour = _images(channels=1, size=32, batch=1), _images(1, channels=3, size=24, batch=1)
     out = np.asarray(model.translate(gray, mode="translate_reference", reference=colour))
     assert out.shape == (1, 32, 32, 3)

@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 
 from i2i_keras import build_model
-from i2i_keras.data import make_dataset
 from i2i_keras.methods.discogan.discogan import DiscoGAN, feature_matching_loss, reconstruction_loss
 from i2i_keras.networks import dcgan_discriminator, encoder_decoder_generator
-from i2i_keras.training.loop import compile_model
 from tests.helpers import assert_learns_unpaired_translation, tiny_config
+from tests.methods.method_helpers import learning_setup
 
 
 def _layers(model, kind):
@@ -110,12 +109,7 @@ def test_discogan_learns_sneakers_to_ankle_boots():
     (feature matching 0.9 / GAN 0.1 against reconstruction 1; D at a third of G's learning rate, standing in for
     its one D update per three iterations). On held-out images: the A -> B -> A error falls below half its start
     and below that of an all-background guess, and translated sneakers move to the boots' mean image."""
-    cfg = tiny_config("discogan", ["data.channels=1", "model.num_downs=3", "model.base_filters=16",
-                                   "model.norm=batch", "train.batch_size=8", "optim.g_lr=5e-4", "optim.d_lr=1.5e-4",
-                                   "loss_weights.g_adv=0.1", "loss_weights.g_fm=0.9"])
-    keras.utils.set_random_seed(0)
-    model = build_model(cfg)
-    compile_model(model, cfg)
-    train = make_dataset(None, "unpaired", cfg.data, 8, seed=0, training=True)
-    test = make_dataset(None, "unpaired", cfg.data, 8, seed=0, training=False, split="test")
+    model, train, test = learning_setup("discogan", [
+        "data.channels=1", "model.num_downs=3", "model.base_filters=16", "model.norm=batch", "train.batch_size=8",
+        "optim.g_lr=5e-4", "optim.d_lr=1.5e-4", "loss_weights.g_adv=0.1", "loss_weights.g_fm=0.9"])
     assert_learns_unpaired_translation(model, train, test, steps=300)

@@ -1,34 +1,22 @@
 """Learning tests on the embedded real images: each method must measurably learn within a CPU-sized budget."""
 
-import keras
 import numpy as np
 import pytest
 
-from i2i_keras import build_model
-from i2i_keras.data import make_dataset
 from i2i_keras.metrics import psnr
-from i2i_keras.training.loop import compile_model, evaluate_psnr
-from tests.helpers import tiny_config
+from i2i_keras.training.loop import evaluate_psnr
+from tests.methods.method_helpers import held_out_l1, learning_setup
 
 
 @pytest.mark.learning
 def test_pix2pix_learns_gray_to_colour_on_real_photos():
     """200 steps on the embedded gray -> colour tiles (32 px): held-out PSNR rises clearly above the untrained
     model's and the L1 error to ground truth halves. (Test tiles come from other image regions than training tiles.)"""
-    cfg = tiny_config("pix2pix", ["model.dropout=0.0", "train.batch_size=4", "optim.g_lr=1e-3",
-                                  "optim.schedule=constant"])
-    keras.utils.set_random_seed(0)
-    model = build_model(cfg)
-    compile_model(model, cfg)
-    train = make_dataset(None, "paired", cfg.data, 4, seed=0, training=True)
-    test = make_dataset(None, "paired", cfg.data, 8, seed=0, training=False, split="test")
-
-    def l1(m):
-        return float(np.mean([np.abs(np.asarray(m.translate(b["source"])) - b["target"]).mean() for b in test]))
-
-    psnr_before, l1_before = evaluate_psnr(model, test, 100), l1(model)
+    model, train, test = learning_setup("pix2pix", ["model.dropout=0.0", "train.batch_size=4", "optim.g_lr=1e-3",
+                                                    "optim.schedule=constant"])
+    psnr_before, l1_before = evaluate_psnr(model, test, 100), held_out_l1(model, test)
     model.fit(train, steps_per_epoch=200, epochs=1, verbose=0)
-    psnr_after, l1_after = evaluate_psnr(model, test, 100), l1(model)
+    psnr_after, l1_after = evaluate_psnr(model, test, 100), held_out_l1(model, test)
     assert psnr_after > psnr_before + 6.0, (psnr_before, psnr_after)
     assert l1_after < 0.5 * l1_before, (l1_before, l1_after)
     # And the exported-style path (any size, padding) gives the same quality on a non-multiple size.
@@ -41,12 +29,8 @@ def test_pix2pix_learns_gray_to_colour_on_real_photos():
 def test_cyclegan_cycle_error_falls_on_real_unpaired_images():
     """150 steps on embedded Fashion-MNIST sneakers <-> ankle boots: the A -> B -> A reconstruction error on
     held-out images falls well below its starting value, and translations are not copies of the input."""
-    cfg = tiny_config("cyclegan", ["train.batch_size=2", "optim.schedule=constant", "model.base_filters=8"])
-    keras.utils.set_random_seed(0)
-    model = build_model(cfg)
-    compile_model(model, cfg)
-    train = make_dataset(None, "unpaired", cfg.data, 2, seed=0, training=True)
-    test = make_dataset(None, "unpaired", cfg.data, 8, seed=0, training=False, split="test")
+    model, train, test = learning_setup("cyclegan", ["train.batch_size=2", "optim.schedule=constant",
+                                                     "model.base_filters=8"])
 
     def cycle_error():
         errors = []

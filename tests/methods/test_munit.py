@@ -10,20 +10,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from i2i_keras import build_model
 from i2i_keras.methods.munit.munit import MUNIT
 from i2i_keras.training.loop import compile_model
 from tests.helpers import model_batches, tiny_config
+from tests.methods.method_helpers import learning_setup, sample_diversity, tiny_model
+from tests.methods.method_helpers import random_images as _images
 
 
 @pytest.fixture(scope="module")
 def model():
-    keras.utils.set_random_seed(0)
-    return build_model(tiny_config("munit"))
-
-
-def _images(seed=0, batch=2, size=32, channels=3):
-    return np.random.default_rng(seed).uniform(-1, 1, (batch, size, size, channels)).astype("float32")
+    return tiny_model("munit")
 
 
 def test_paper_defaults():
@@ -104,8 +100,7 @@ def test_weight_decay_terms_are_adams_coupled_l2(model):
 
 def test_training_styles_are_random_per_step_and_the_cycle_term_when_asked():
     cfg = tiny_config("munit", ["loss_weights.g_cycle=10.0"])
-    keras.utils.set_random_seed(0)
-    model = build_model(cfg)
+    model = tiny_model("munit", ["loss_weights.g_cycle=10.0"])
     batch = next(iter(model_batches(model)))
     first, second = model.generate(batch, training=True), model.generate(batch, training=True)
     assert first["s_a"].shape == (2, 8)
@@ -209,29 +204,16 @@ def test_munit_learns_to_reconstruct_and_keeps_diverse_styles_on_real_images():
     """200 steps on embedded Fashion-MNIST sneakers <-> ankle boots (32 px, gray): the held-out within-domain
     reconstruction error falls well below its start, and on the trained model different random styles still give
     visibly different translations (mean |x_i - x_j| over pairs of 5 sampled sneaker -> boot outputs)."""
-    from i2i_keras.data import make_dataset
-
-    cfg = tiny_config("munit", ["data.channels=1", "train.batch_size=2", "model.num_blocks=2"])
-    keras.utils.set_random_seed(0)
-    model = build_model(cfg)
-    compile_model(model, cfg)
-    train = make_dataset(None, "unpaired", cfg.data, 2, seed=0, training=True)
-    test = list(make_dataset(None, "unpaired", cfg.data, 8, seed=0, training=False, split="test").take(4))
+    model, train, test = learning_setup("munit", ["data.channels=1", "train.batch_size=2", "model.num_blocks=2"])
+    test = list(test.take(4))
 
     def reconstruction_error():
         return float(np.mean([np.abs(np.asarray(model.reconstruct(b[key], domain)) - b[key]).mean()
                               for b in test for key, domain in (("domain_a", "a"), ("domain_b", "b"))]))
 
-    def style_diversity():
-        distances = []
-        for b in test:
-            out = np.asarray(model.translate(b["domain_a"], mode="a2b_sample", num_samples=5, seed=3))
-            distances += [np.abs(out[:, i] - out[:, j]).mean() for i, j in itertools.combinations(range(5), 2)]
-        return float(np.mean(distances))
-
     before = reconstruction_error()
     model.fit(train, steps_per_epoch=200, epochs=1, verbose=0)
-    after, diversity = reconstruction_error(), style_diversity()
+    after, diversity = reconstruction_error(), sample_diversity(model, [b["domain_a"] for b in test], "a2b_sample")
     # Measured (seeds 0 / 1): reconstruction 1.06 -> 0.17 / 1.05 -> 0.17, diversity 0.16 / 0.17.
     assert after < 0.4 * before, (before, after)
     assert diversity > 0.05, diversity
@@ -240,8 +222,7 @@ def test_munit_learns_to_reconstruct_and_keeps_diverse_styles_on_real_images():
 def test_gray_to_colour_domains_take_and_give_the_right_channels():
     """Domains with different channels: a2b takes 1-channel images and 3-channel references of domain B; b2a the
     reverse (modes declare their input channels)."""
-    keras.utils.set_random_seed(0)
-    model = build_model(tiny_config("munit", ["data.channels=1", "model.out_channels=3"]))
+    model = tiny_model("munit", ["data.channels=1", "model.out_channels=3"])
     gray, colour = _images(channels=1), _images(1, channels=3)
     assert np.asarray(model.translate(gray, mode="a2b")).shape == (2, 32, 32, 3)
     assert np.asarray(model.translate(gray, mode="a2b_reference", reference=colour)).shape == (2, 32, 32, 3)

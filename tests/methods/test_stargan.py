@@ -9,21 +9,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from i2i_keras import build_model, losses
+from i2i_keras import losses
 from i2i_keras.config import load_config
-from i2i_keras.data import make_dataset
 from i2i_keras.methods.stargan.stargan import StarGAN, softmax_classification
 from i2i_keras.networks import stargan_discriminator, stargan_generator
-from i2i_keras.training.loop import compile_model
-from tests.helpers import REPO, model_batches, synthetic_batches, tiny_config
+from tests.helpers import REPO, model_batches, synthetic_batches
+from tests.methods.method_helpers import learning_setup, tiny_model
 
 
 def _model(overrides=()):
-    cfg = tiny_config("stargan", overrides)
-    keras.utils.set_random_seed(0)
-    model = build_model(cfg)
-    compile_model(model, cfg)
-    return model
+    return tiny_model("stargan", overrides, compiled=True)
 
 
 def _attribute_batches(batch=4, count=2, domains=3, size=32, seed=0):
@@ -332,15 +327,10 @@ def test_stargan_learns_to_translate_between_fashion_mnist_domains():
     discriminator's domain head assigns held-out images translated to another domain to that target domain well
     above chance (1/3), the source -> target -> source reconstruction error falls well below its start, and the
     translations are not copies of their inputs."""
-    cfg = tiny_config("stargan", ["data.channels=1", "data.domains=[t_shirt,trouser,sneaker]",
-                                  "model.domain_names=[t_shirt,trouser,sneaker]", "model.base_filters=16",
-                                  "model.num_blocks=2", "train.batch_size=8", "optim.g_lr=2e-4", "optim.d_lr=2e-4",
-                                  "optim.schedule=constant"])
-    keras.utils.set_random_seed(0)
-    model = build_model(cfg)
-    compile_model(model, cfg)
-    train = make_dataset(None, "multi_domain", cfg.data, 8 * model.batches_per_step, seed=0, training=True)
-    test = make_dataset(None, "multi_domain", cfg.data, 24, seed=0, training=False, split="test")
+    model, train, test = learning_setup("stargan", [
+        "data.channels=1", "data.domains=[t_shirt,trouser,sneaker]", "model.domain_names=[t_shirt,trouser,sneaker]",
+        "model.base_filters=16", "model.num_blocks=2", "train.batch_size=8", "optim.g_lr=2e-4", "optim.d_lr=2e-4",
+        "optim.schedule=constant"], test_batch=24)
 
     def measure():
         hits, errors, changes = [], [], []

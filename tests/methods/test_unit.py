@@ -1,17 +1,16 @@
 """UNIT: weight sharing, the latent noise, its own loss terms on hand-made tensors, argument checks, and learning on
 real images. (The shared contract is checked for it by tests/methods/test_methods.py.)"""
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from i2i_keras import build_model, losses
-from i2i_keras.data import make_dataset
 from i2i_keras.methods.unit.unit import UNIT
 from i2i_keras.networks import residual_stack
 from i2i_keras.training.loop import compile_model
 from tests.helpers import assert_learns_unpaired_translation, synthetic_batches, tiny_config
+from tests.methods.method_helpers import learning_setup
 
 
 def _batch(seed=0, size=32):
@@ -133,11 +132,7 @@ def test_unit_learns_sneakers_to_ankle_boots():
     """200 steps on embedded Fashion-MNIST sneakers <-> ankle boots (32 px, gray) with the paper's loss weights: on
     held-out images the A -> B -> A error falls below half its start and below that of an all-background guess,
     and translated sneakers move to the boots' mean image."""
-    cfg = tiny_config("unit", ["data.channels=1", "model.base_filters=16", "model.disc_scales=1",
-                               "model.disc_layers=4", "train.batch_size=4", "optim.g_lr=5e-4", "optim.d_lr=5e-4"])
-    keras.utils.set_random_seed(0)
-    model = build_model(cfg)
-    compile_model(model, cfg)
-    train = make_dataset(None, "unpaired", cfg.data, 4, seed=0, training=True)
-    test = make_dataset(None, "unpaired", cfg.data, 8, seed=0, training=False, split="test")
+    model, train, test = learning_setup("unit", ["data.channels=1", "model.base_filters=16", "model.disc_scales=1",
+                                                 "model.disc_layers=4", "train.batch_size=4", "optim.g_lr=5e-4",
+                                                 "optim.d_lr=5e-4"])
     assert_learns_unpaired_translation(model, train, test, steps=200)

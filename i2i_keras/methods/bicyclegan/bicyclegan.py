@@ -3,8 +3,8 @@ import tensorflow as tf
 from keras import ops
 
 from i2i_keras import losses
-from i2i_keras.methods.base import TranslationModel, check_positive_ints
-from i2i_keras.methods.styles import style_modes
+from i2i_keras.methods.base import TranslationModel, check_positive_ints, check_size_multiple
+from i2i_keras.methods.styles import check_encoder_crop, style_modes
 from i2i_keras.networks import multiscale_patch_discriminator, style_encoder, unet_generator
 from i2i_keras.registry import register_method
 
@@ -102,13 +102,8 @@ class BicycleGAN(TranslationModel):
                              f"disc_scales={disc_scales}")
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout!r}")
-        if self.image_size % (2 ** num_downs):
-            raise ValueError(f"image_size must be a multiple of 2**num_downs={2 ** num_downs}. "
-                             f"Received: image_size={self.image_size}, num_downs={num_downs}")
-        if self.image_size < 2 ** encoder_downsampling:
-            raise ValueError(f"image_size must be at least 2**encoder_downsampling={2 ** encoder_downsampling} (the "
-                             f"encoder sees the training crops). Received: image_size={self.image_size}, "
-                             f"encoder_downsampling={encoder_downsampling}")
+        check_size_multiple(self.image_size, 2 ** num_downs, "2**num_downs", num_downs=num_downs)
+        check_encoder_crop(self.image_size, "encoder", encoder_downsampling=encoder_downsampling)
         self.base_filters = base_filters
         self.num_downs = num_downs
         self.norm = norm
@@ -220,20 +215,14 @@ class BicycleGAN(TranslationModel):
 
     # ------------------------------------------------------------------ inference
     def translation_modes(self):
-        minimum = 2 ** self.encoder_downsampling
-
         def decode(images, latents):
             return self.generator([images, latents], training=False)
 
         def encode(reference):
-            height, width = reference.shape[1], reference.shape[2]
-            if (height is not None and height < minimum) or (width is not None and width < minimum):
-                raise ValueError(f"Reference images must be at least {minimum}x{minimum} pixels (the encoder "
-                                 f"downsamples {self.encoder_downsampling} times). "
-                                 f"Received: reference.shape={tuple(reference.shape)}")
             return self.encoder(reference, training=False)[0]
 
-        return style_modes("translate", decode, encode, self.latent_dim, self.out_channels, "source -> target")
+        return style_modes("translate", decode, encode, self.latent_dim, self.out_channels, "source -> target",
+                           encoder_downsampling=self.encoder_downsampling)
 
     def sample_grid(self, batch, num_samples=3):
         """[source, `num_samples` outputs for fixed random codes (seed 0), the output with the target's own code

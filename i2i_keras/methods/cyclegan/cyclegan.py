@@ -1,6 +1,7 @@
 from i2i_keras import losses
 from i2i_keras.layers import ImagePool
-from i2i_keras.methods.base import TranslationModel, direction_modes, round_trip_grid
+from i2i_keras.methods.base import (TranslationModel, check_size_multiple, cycle_translations, generator_pair_modes,
+                                    round_trip_grid)
 from i2i_keras.networks import patch_discriminator, resnet_generator
 from i2i_keras.registry import register_method
 
@@ -46,8 +47,7 @@ class CycleGAN(TranslationModel):
         if self.uses("g_identity") and self.in_channels != self.out_channels:
             raise ValueError("The identity loss needs in_channels == out_channels; set loss_weights.g_identity=0. "
                              f"Received: in_channels={self.in_channels}, out_channels={self.out_channels}")
-        if self.image_size % 4:
-            raise ValueError(f"image_size must be a multiple of 4. Received: image_size={self.image_size}")
+        check_size_multiple(self.image_size, 4)
         self.base_filters = base_filters
         self.num_blocks = num_blocks
         self.norm = norm
@@ -82,15 +82,10 @@ class CycleGAN(TranslationModel):
         return self.discriminator_a.trainable_variables + self.discriminator_b.trainable_variables
 
     def generate(self, batch, training):
-        real_a, real_b = batch["domain_a"], batch["domain_b"]
-        fake_b = self.generator_ab(real_a, training=training)
-        fake_a = self.generator_ba(real_b, training=training)
-        outputs = {"fake_a": fake_a, "fake_b": fake_b,
-                   "cycled_a": self.generator_ba(fake_b, training=training),
-                   "cycled_b": self.generator_ab(fake_a, training=training)}
+        outputs = cycle_translations(self, batch, training)
         if self.uses("g_identity"):
-            outputs["same_a"] = self.generator_ba(real_a, training=training)
-            outputs["same_b"] = self.generator_ab(real_b, training=training)
+            outputs["same_a"] = self.generator_ba(batch["domain_a"], training=training)
+            outputs["same_b"] = self.generator_ab(batch["domain_b"], training=training)
         return outputs
 
     def discriminator_losses(self, batch, outputs, training=True):
@@ -117,12 +112,9 @@ class CycleGAN(TranslationModel):
                                    + losses.l1(outputs["same_b"], batch["domain_b"]))
         return terms
 
-    def translation_modes(self):
-        return direction_modes(self, lambda images: self.generator_ab(images, training=False),
-                               lambda images: self.generator_ba(images, training=False))
-
-    def sample_grid(self, batch):
-        return round_trip_grid(self, batch)
+    # a2b / b2a run generator_ab / generator_ba; the sample grid is A | A -> B | A -> B -> A.
+    translation_modes = generator_pair_modes
+    sample_grid = round_trip_grid
 
     def get_config(self):
         return {**super().get_config(), "base_filters": self.base_filters, "num_blocks": self.num_blocks,

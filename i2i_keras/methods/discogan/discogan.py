@@ -1,7 +1,8 @@
 from keras import ops
 
 from i2i_keras import losses
-from i2i_keras.methods.base import TranslationModel, check_positive_ints, direction_modes, round_trip_grid
+from i2i_keras.methods.base import (TranslationModel, check_positive_ints, check_size_multiple, cycle_translations,
+                                    generator_pair_modes, round_trip_grid)
 from i2i_keras.networks import dcgan_discriminator, encoder_decoder_generator
 from i2i_keras.registry import register_method
 
@@ -65,9 +66,7 @@ class DiscoGAN(TranslationModel):
         check_positive_ints(base_filters=base_filters, num_downs=num_downs, disc_layers=disc_layers)
         if norm not in ("batch", "instance", "none"):
             raise ValueError(f"`norm` must be 'batch', 'instance' or 'none'. Received: norm={norm!r}")
-        if self.image_size % 2 ** num_downs:
-            raise ValueError(f"image_size must be a multiple of 2**num_downs = {2 ** num_downs}. "
-                             f"Received: image_size={self.image_size}, num_downs={num_downs}")
+        check_size_multiple(self.image_size, 2 ** num_downs, "2**num_downs", num_downs=num_downs)
         if self.image_size % 2 ** disc_layers or self.image_size < 4 * 2 ** disc_layers:
             raise ValueError(f"image_size must be a multiple of 2**disc_layers and at least 4 * 2**disc_layers = "
                              f"{4 * 2 ** disc_layers} (the final 4x4 logit convolution). "
@@ -98,12 +97,7 @@ class DiscoGAN(TranslationModel):
         return self.discriminator_a.trainable_variables + self.discriminator_b.trainable_variables
 
     def generate(self, batch, training):
-        real_a, real_b = batch["domain_a"], batch["domain_b"]
-        fake_b = self.generator_ab(real_a, training=training)
-        fake_a = self.generator_ba(real_b, training=training)
-        return {"fake_a": fake_a, "fake_b": fake_b,
-                "cycled_a": self.generator_ba(fake_b, training=training),
-                "cycled_b": self.generator_ab(fake_a, training=training)}
+        return cycle_translations(self, batch, training)
 
     def discriminator_losses(self, batch, outputs, training=True):
         real_a = self.discriminator_a(batch["domain_a"], training=training)[0]
@@ -131,12 +125,9 @@ class DiscoGAN(TranslationModel):
                              + feature_matching_loss(real_b[1:], fake_b[1:]))
         return terms
 
-    def translation_modes(self):
-        return direction_modes(self, lambda images: self.generator_ab(images, training=False),
-                               lambda images: self.generator_ba(images, training=False))
-
-    def sample_grid(self, batch):
-        return round_trip_grid(self, batch)
+    # a2b / b2a run generator_ab / generator_ba; the sample grid is A | A -> B | A -> B -> A.
+    translation_modes = generator_pair_modes
+    sample_grid = round_trip_grid
 
     def get_config(self):
         return {**super().get_config(), "base_filters": self.base_filters, "num_downs": self.num_downs,

@@ -1,8 +1,8 @@
 from keras import ops
 
 from i2i_keras import losses
-from i2i_keras.methods.base import TranslationModel, check_positive_ints
-from i2i_keras.methods.styles import style_modes
+from i2i_keras.methods.base import TranslationModel, check_positive_ints, check_size_multiple
+from i2i_keras.methods.styles import check_encoder_crop, style_modes
 from i2i_keras.networks import adain_decoder, content_encoder, multiscale_discriminator, style_encoder
 from i2i_keras.networks.style import INITS
 from i2i_keras.registry import register_method
@@ -94,13 +94,9 @@ class MUNIT(TranslationModel):
                             disc_layers=disc_layers, disc_scales=disc_scales)
         if isinstance(num_blocks, bool) or not isinstance(num_blocks, int) or num_blocks < 0:
             raise ValueError(f"`num_blocks` must be a non-negative integer. Received: num_blocks={num_blocks!r}")
-        if self.image_size % (2 ** num_downsampling):
-            raise ValueError(f"image_size must be a multiple of 2**num_downsampling={2 ** num_downsampling}. "
-                             f"Received: image_size={self.image_size}, num_downsampling={num_downsampling}")
-        if self.image_size < 2 ** style_downsampling:
-            raise ValueError(f"image_size must be at least 2**style_downsampling={2 ** style_downsampling} (the style "
-                             f"encoder sees the training crops). Received: image_size={self.image_size}, "
-                             f"style_downsampling={style_downsampling}")
+        check_size_multiple(self.image_size, 2 ** num_downsampling, "2**num_downsampling",
+                            num_downsampling=num_downsampling)
+        check_encoder_crop(self.image_size, "style encoder", style_downsampling=style_downsampling)
         self.base_filters = base_filters
         self.num_downsampling = num_downsampling
         self.num_blocks = num_blocks
@@ -215,17 +211,11 @@ class MUNIT(TranslationModel):
         content = getattr(self, f"content_encoder_{source}")
         decoder = getattr(self, f"decoder_{target}")
         style_enc = getattr(self, f"style_encoder_{target}")
-        minimum = 2 ** self.style_downsampling
 
         def decode(images, styles):
             return decoder([content(images, training=False), styles], training=False)
 
         def encode(reference):
-            height, width = reference.shape[1], reference.shape[2]
-            if (height is not None and height < minimum) or (width is not None and width < minimum):
-                raise ValueError(f"Style reference images must be at least {minimum}x{minimum} pixels (the style "
-                                 f"encoder downsamples {self.style_downsampling} times). "
-                                 f"Received: reference.shape={tuple(reference.shape)}")
             return style_enc(reference, training=False)
 
         return decode, encode
@@ -238,7 +228,8 @@ class MUNIT(TranslationModel):
             # References come from the output domain; b2a translates domain-B images.
             modes.update(style_modes(f"{source}2{target}", decode, encode, self.style_dim, channels[target],
                                      f"{source.upper()} -> {target.upper()}",
-                                     input_channels=None if source == "a" else channels["b"]))
+                                     input_channels=None if source == "a" else channels["b"],
+                                     encoder_downsampling=self.style_downsampling, encoder="style encoder"))
         return modes
 
     def reconstruct(self, images, domain="a"):

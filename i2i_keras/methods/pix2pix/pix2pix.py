@@ -2,7 +2,7 @@ import keras
 from keras import ops
 
 from i2i_keras import losses
-from i2i_keras.methods.base import TranslationMode, TranslationModel
+from i2i_keras.methods.base import TranslationMode, TranslationModel, check_size_multiple
 from i2i_keras.networks import patch_discriminator, unet_generator
 from i2i_keras.registry import register_method
 
@@ -51,9 +51,7 @@ class Pix2Pix(TranslationModel):
         self.dropout_at_inference = dropout_at_inference
         self.disc_layers = disc_layers
         self.gan_mode = gan_mode
-        if self.image_size % (2 ** num_downs):
-            raise ValueError(f"image_size must be a multiple of 2**num_downs={2 ** num_downs}. "
-                             f"Received: image_size={self.image_size}, num_downs={num_downs}")
+        check_size_multiple(self.image_size, 2 ** num_downs, "2**num_downs", num_downs=num_downs)
         self.generator = unet_generator(self.in_channels, self.out_channels, base_filters, num_downs, norm, dropout,
                                         dropout_at_inference, name="generator")
         self.discriminator = patch_discriminator(self.in_channels + self.out_channels, base_filters, disc_layers,

@@ -1,7 +1,7 @@
 from keras import ops
 
 from i2i_keras import losses
-from i2i_keras.methods.base import TranslationModel, direction_modes, round_trip_grid
+from i2i_keras.methods.base import TranslationModel, check_size_multiple, direction_modes, round_trip_grid
 from i2i_keras.networks import content_encoder, conv_decoder, multiscale_discriminator, residual_stack
 from i2i_keras.registry import register_method
 
@@ -91,8 +91,7 @@ class UNIT(TranslationModel):
                 raise ValueError(f"`{arg}` must be an integer >= {low}. Received: {arg}={value!r}")
         if norm not in ("instance", "batch", "layer", "none"):
             raise ValueError(f"`norm` must be 'instance', 'batch', 'layer' or 'none'. Received: norm={norm!r}")
-        if self.image_size % 4:
-            raise ValueError(f"image_size must be a multiple of 4. Received: image_size={self.image_size}")
+        check_size_multiple(self.image_size, 4)
         self.base_filters = base_filters
         self.enc_blocks = enc_blocks
         self.dec_blocks = dec_blocks
