@@ -18,9 +18,11 @@ Trainer's ``fn_args.train_files`` is exactly that glob)::
     <uri>/Split-eval/<group>-00000-of-00001.tfrecord.gz
     <uri>/ingest_report.json
 
-``<group>`` is ``pairs`` (paired), ``domain_a`` / ``domain_b`` (unpaired; each record also carries ``domain`` 0 or
-1, which is how the reader splits the two streams), the domain folder's name (multi-domain folders; labels are
-one-hot) or ``images`` (multi-domain ``attributes.csv``; labels are multi-hot).
+``<group>`` follows from the layout the data kind declares (`i2i_keras.data.ingestion`): ``pairs`` (AB images or
+matching pair folders), ``domain_a`` / ``domain_b`` (two domains; each record also carries ``domain`` 0 or 1, which
+is how the reader splits the two streams), the domain folder's name (a folder per domain; one-hot labels) or
+``images`` (plain images, or images listed in ``attributes.csv`` with multi-hot labels). Labelled records also
+carry the data set's ``label_mode``.
 
 Splits: when the data folder has split folders (train/ and test/ or val/, in any layout the library readers
 accept) they are kept (``train`` -> Split-train, ``test``/``val`` -> Split-eval); otherwise each example goes to
@@ -32,8 +34,9 @@ Nothing is dropped silently: every unusable input (unreadable, empty, corrupt, T
 than ``min_image_size``, odd-width AB image, pair without partner or with halves of different sizes, two files
 claiming one pair name, an ``attributes.csv`` row naming a missing file) is a *reject* with a reason code, and
 files that are not images by extension are listed as *ignored*; both go to ``ingest_report.json``. The run fails
-with one line naming the report when rejects exceed ``max_reject_fraction`` of the inputs or a split (or, for
-unpaired data, a domain of a split) is left empty.
+with one line naming the report when rejects exceed ``max_reject_fraction`` of the inputs or a split (or, for kinds
+that need every group in every split, a group of a split) is left empty. A reject's reason is the library's
+`DataError.code`.
 """
 
 import json
