@@ -43,6 +43,7 @@ from typing import Optional
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from i2i_keras import storage  # noqa: E402  (after the log level: importing it loads TensorFlow)
+from i2i_keras.data import files as _files  # noqa: E402
 from i2i_keras.data.files import IMAGE_EXTENSIONS  # noqa: E402
 from i2i_keras.errors import RequestError  # noqa: E402
 from i2i_keras.errors import run_cli  # noqa: E402
@@ -73,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reference", help="style reference image for *_reference modes")
     parser.add_argument("--extra", action="append", default=[], metavar="NAME=JSON",
                         help="value of an extra input of the mode (e.g. --extra target_label=[0,1,0]); repeatable")
+    parser.add_argument("--max-pixels", type=int, default=_files.DEFAULT_MAX_PIXELS,
+                        help="refuse an image whose header declares more pixels (width x height), before decoding "
+                             f"it (default {_files.DEFAULT_MAX_PIXELS:,}; 0: no limit)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument("--list-modes", action="store_true", help="print the model's modes and exit")
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
@@ -84,6 +88,8 @@ def main(argv: Optional[list] = None) -> int:
     args = parser.parse_args(argv)
     if not args.list_modes and (args.input is None or args.output is None):
         parser.error("--input and --output are required (unless --list-modes is given)")
+    if args.max_pixels < 0:
+        parser.error("--max-pixels must be >= 0 (0: no limit)")
     return run_cli(lambda: _run(args), debug=args.debug)
 
 
@@ -99,7 +105,7 @@ def _run(args) -> int:
         version_dir = resolve_export(args.model)
     except RequestError as err:
         raise CliError(f"--model {args.model}", _strip_path(err, args.model), code=err.code) from None
-    jobs = [] if args.list_modes else _plan(args.input, args.output, args.overwrite)
+    jobs = [] if args.list_modes else _plan(args.input, args.output, args.overwrite, args.max_pixels)
 
     try:
         served = ServedModel(version_dir)
@@ -139,7 +145,7 @@ def _run(args) -> int:
         jobs = _expand_jobs(jobs, [name for _, name in sweep], args.overwrite)
 
     for source, targets in jobs:
-        data = _read(source)
+        data = _read(source, args.max_pixels)
         if sweep and not multiple:
             outputs = [_translate(signature, data, {**extras, _TARGET_DOMAIN: _domain_tensor(index, specs)}, source)
                        for index, _ in sweep]
@@ -221,7 +227,7 @@ def _option_extras(args, specs: dict, all_specs: dict, mode: str, metadata: dict
             print(f"seed {seed} (pass --seed {seed} to repeat these styles)")
         values[_SEED] = tf.constant(seed, specs[_SEED].dtype)
     if _REFERENCE in specs and args.reference is not None:
-        values[_REFERENCE] = tf.constant([_read(args.reference)])
+        values[_REFERENCE] = tf.constant([_read(args.reference, args.max_pixels)])
     # A missing target domain means "every domain" (see _run).
     missing = [given[n][0] for n in specs if n in given and n not in values and n != _TARGET_DOMAIN]
     if missing:
@@ -254,7 +260,7 @@ def _stem_png(name: str) -> str:
     return os.path.splitext(name)[0] + ".png"
 
 
-def _plan(input_path: str, output_path: str, overwrite: bool) -> list:
+def _plan(input_path: str, output_path: str, overwrite: bool, max_pixels: int = _files.DEFAULT_MAX_PIXELS) -> list:
     """(input, output) pairs, every check that needs no model done up front so nothing is written on error."""
     if not storage.exists(input_path):
         raise CliError(input_path, "no such file or directory", code="file_not_found")
@@ -262,9 +268,12 @@ def _plan(input_path: str, output_path: str, overwrite: bool) -> list:
         if storage.exists(output_path) and not storage.isdir(output_path):
             raise CliError(output_path, "output must be a directory when --input is a directory",
                            code="output_not_a_directory")
+        image_like = IMAGE_EXTENSIONS + tuple(_files.UNSUPPORTED_EXTENSIONS)
         names = sorted(n for n in storage.listdir(input_path)
-                       if not n.startswith(".") and n.lower().endswith(IMAGE_EXTENSIONS)
+                       if not n.startswith(".") and n.lower().endswith(image_like)
                        and not storage.isdir(storage.join(input_path, n)))
+        for n in names:  # an image of a format the model cannot read is an error, never silently left out
+            _check_format_name(storage.join(input_path, n))
         if not names:
             raise CliError(input_path, f"no image files ({', '.join(IMAGE_EXTENSIONS)}) in this directory",
                            code="no_images")
@@ -292,17 +301,38 @@ def _plan(input_path: str, output_path: str, overwrite: bool) -> list:
             raise CliError(target, "output path is a directory", code="output_is_directory")
         if storage.exists(target) and not overwrite:
             raise CliError(target, "output file exists (use --overwrite to replace it)", code="output_exists")
-        _read(source)
+        _read(source, max_pixels)
     return jobs
 
 
-def _read(path: str) -> bytes:
+def _check_format_name(path: str) -> None:
+    name = _files.UNSUPPORTED_EXTENSIONS.get(os.path.splitext(path)[1].lower())
+    if name is not None:
+        raise CliError(path, _files.unsupported_reason(name), code="unsupported_format")
+
+
+def _read(path: str, max_pixels: int = _files.DEFAULT_MAX_PIXELS) -> bytes:
+    """The bytes of an input image, refused before any decoding when its name or bytes are of a format TensorFlow
+    cannot decode (``unsupported_format``) or its header declares no pixels or more than `max_pixels` (0: no
+    limit; ``too_many_pixels``)."""
+    _check_format_name(path)
     try:
         data = storage.read_bytes(path)
     except storage.IO_ERRORS as err:
         raise CliError(path, f"cannot read ({storage.describe(err)})", code="unreadable") from None
     if not data:
         raise CliError(path, "empty file (0 bytes), not an image", code="empty_file")
+    kind = _files.sniff(data[:16])
+    if kind is not None and kind not in _files.DECODABLE_FORMATS:
+        raise CliError(path, _files.unsupported_reason(kind), code="unsupported_format")
+    header = _files.image_header(data)
+    if header is not None:
+        _, width, height = header
+        if width < 1 or height < 1:
+            raise CliError(path, f"image has no pixels ({width}x{height})", code="no_pixels")
+        if max_pixels and width * height > max_pixels:
+            raise CliError(path, f"image is {width}x{height} ({width * height:,} pixels), more than --max-pixels="
+                           f"{max_pixels:,} (0 = no limit); it is not decoded: downscale it", code="too_many_pixels")
     return data
 
 

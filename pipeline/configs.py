@@ -21,6 +21,8 @@ METADATA_FILE = "metadata.sqlite"
 TFX_ROOT = "tfx"
 SERVING_ROOT = "serving"
 LAST_RUN_FILE = "last_run.json"
+# <output root>/reports/: copies of the ingestion reports, outside the artifacts (TFX deletes a failed execution's).
+REPORTS_ROOT = "reports"
 
 # DirectRunner with one worker process per core: decoding and validating images is CPU-bound Python.
 DEFAULT_BEAM_ARGS = ("--direct_running_mode=multi_processing", "--direct_num_workers=0")

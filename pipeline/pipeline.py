@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 from tfx import v1 as tfx
 
 from i2i_keras.config import ExperimentConfig
+from i2i_keras.data import files
 from i2i_keras.data import kinds
 from i2i_keras.registry import get_method
 from . import configs
@@ -36,6 +37,8 @@ def create_pipeline(
     max_reject_fraction: float = configs.DEFAULT_MAX_REJECT_FRACTION,
     min_image_size: int = 1,
     num_shards: int = 0,
+    max_pixels: Optional[int] = None,
+    report_dir: str = "",
     max_eval_examples: int = configs.DEFAULT_MAX_EVAL_EXAMPLES,
     data_fingerprint: str = "",
     beam_pipeline_args: Optional[Sequence[str]] = None,
@@ -54,7 +57,10 @@ def create_pipeline(
         config_source: provenance recorded next to the config in the Trainer's custom_config.
         thresholds: blessing thresholds (`i2i_keras.evaluation.blessing`); default: the data kind's
             ``default_thresholds`` (`i2i_keras.data.kinds`).
-        eval_fraction, max_reject_fraction, min_image_size, num_shards: ingestion options (`IngestOptions`).
+        eval_fraction, max_reject_fraction, min_image_size, num_shards, max_pixels: ingestion options
+            (`IngestOptions`); `max_pixels` None takes ``cfg.data.max_pixels`` (or the library's default).
+        report_dir: a folder outside the pipeline root's artifacts for a copy of each ingestion report (what a
+            failed ingestion's error names; "" for none).
         max_eval_examples: images per evaluated domain.
         data_fingerprint: `configs.data_fingerprint(data_root)`, so that changed data is not served from cache.
         beam_pipeline_args: Beam options for the ingestion (default `configs.DEFAULT_BEAM_ARGS`).
@@ -65,10 +71,11 @@ def create_pipeline(
         ValueError: the method's data kind has no ingestion, or an option or threshold is invalid.
     """
     data_kind = get_method(cfg.method).data_kind
+    max_pixels = files.max_pixels_of(cfg.data) if max_pixels is None else max_pixels
     # Validated here so that a bad option fails when the pipeline is built, not minutes later inside a component.
     IngestOptions(data_kind=data_kind, layout=cfg.data.layout, domains=tuple(cfg.data.domains or ()) or None,
                   eval_fraction=eval_fraction, max_reject_fraction=max_reject_fraction,
-                  min_image_size=min_image_size, num_shards=num_shards)
+                  min_image_size=min_image_size, num_shards=num_shards, max_pixels=max_pixels)
     thresholds = validate_thresholds(data_kind, kinds.get(data_kind).default_thresholds if thresholds is None
                                      else thresholds)
 
@@ -81,6 +88,8 @@ def create_pipeline(
         max_reject_fraction=float(max_reject_fraction),
         min_image_size=int(min_image_size),
         num_shards=int(num_shards),
+        max_pixels=int(max_pixels),
+        report_dir=report_dir,
         data_fingerprint=data_fingerprint,
     )
     trainer = tfx.components.Trainer(

@@ -7,6 +7,9 @@ LocalDagRunner with file-based ML Metadata. Output root layout:
     ROOT/tfx/<pipeline>/<Component>/<output>/<execution id>/   the artifacts (Examples, Model, ModelRun, ...)
     ROOT/serving/<model name>/<version>/  pushed SavedModels (TF Serving's model base path), unless --serving-dir
     ROOT/last_run.json                    summary of the last run: artifact locations, metrics, blessing, push
+    ROOT/reports/ingest_report-<time>-<execution>.json
+                                          each ingestion's report (also inside its Examples artifact, which TFX
+                                          deletes when ingestion fails: a failure's error line names this copy)
 
 Bad input ends with one `error:` line on stderr and exit status 2 (`--debug` shows the traceback instead).
 Beam options pass through with repeated `--beam-arg=--OPTION=VALUE` (after the DirectRunner defaults, so they
@@ -42,6 +45,9 @@ def build_parser(prog: str = f"python -m {__package__}.run") -> argparse.Argumen
     p.add_argument("--min-image-size", type=int, help="reject smaller images (default: crop size for "
                                                       "data.preprocess=crop, else 1)")
     p.add_argument("--num-shards", type=int, default=0, help="TFRecord shards per split and group (0: automatic)")
+    p.add_argument("--max-pixels", type=int, default=None,
+                   help="reject images whose header declares more pixels, before decoding them (0: no limit; "
+                        "default: data.max_pixels, else 50,000,000)")
     p.add_argument("--threshold", action="append", default=[], metavar="METRIC.CHECK=VALUE",
                    help="blessing threshold, e.g. psnr.lower_bound=20 or psnr.max_regression=none")
     p.add_argument("--max-eval-examples", type=int, default=None, help="images per evaluated domain (64)")
@@ -54,6 +60,7 @@ def build_pipeline(args: argparse.Namespace, *, metadata: bool = True, pipeline_
     """The pipeline the arguments describe. `metadata=False` (Kubeflow) leaves ML Metadata to the orchestrator."""
     from tfx import v1 as tfx
 
+    from i2i_keras import storage
     from i2i_keras.data import DataError
     from i2i_keras.data import files
     from i2i_keras.registry import get_method
@@ -88,6 +95,9 @@ def build_pipeline(args: argparse.Namespace, *, metadata: bool = True, pipeline_
         thresholds=configs.merge_thresholds(data_kind, args.threshold),
         min_image_size=configs.min_image_size_for(cfg) if args.min_image_size is None else args.min_image_size,
         num_shards=args.num_shards,
+        max_pixels=getattr(args, "max_pixels", None),
+        report_dir=storage.join(os.path.abspath(args.output) if metadata and "://" not in args.output else args.output,
+                                configs.REPORTS_ROOT),
         data_fingerprint=configs.data_fingerprint(args.data) if metadata else "",
         beam_pipeline_args=list(configs.DEFAULT_BEAM_ARGS) + list(args.beam_arg),
         metadata_connection_config=connection,

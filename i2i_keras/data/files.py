@@ -12,6 +12,7 @@ import concurrent.futures
 import csv
 import io
 import os
+import struct
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -22,12 +23,29 @@ from i2i_keras.errors import DataError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 TIFF_EXTENSIONS = (".tif", ".tiff")
+# Image formats TensorFlow cannot decode, by extension. A folder reader that meets one raises a DataError naming it
+# (``unsupported_format``) and ingestion rejects it: an image is never skipped without a word.
+UNSUPPORTED_EXTENSIONS = {".tif": "TIFF", ".tiff": "TIFF", ".webp": "WebP", ".heic": "HEIC", ".heif": "HEIF",
+                          ".avif": "AVIF", ".jxl": "JPEG XL"}
+SUPPORTED_FORMATS = "PNG, JPEG, BMP or GIF"
+# The most pixels (width x height) an image may declare before it is decoded; 0 means no limit. An encoded image
+# can be tiny and declare a huge size (an 8000x8000 PNG of one colour is 62 KB and decodes to 192 MB of RGB), so
+# the header is checked first (`image_header`). ``data.max_pixels`` overrides it.
+DEFAULT_MAX_PIXELS = 50_000_000
 SPLIT_NAMES = ("train", "test", "val")
 # Which split folders serve a requested split, in order of preference.
 SPLIT_CANDIDATES = {"train": ("train",), "test": ("test", "val"), "val": ("val", "test")}
 PAIR_FOLDER_NAMES = (("A", "B"), ("source", "target"))
 ATTRIBUTES_FILE = "attributes.csv"
-_TIFF_REASON = "TIFF is not supported (TensorFlow has no TIFF decoder); convert to PNG"
+
+
+def unsupported_reason(format_name: str) -> str:
+    """Why a file of an undecodable format (TIFF, WebP, HEIC, AVIF ...) is refused, and what to do."""
+    return (f"{format_name} is not supported (TensorFlow has no {format_name} decoder; supported formats: "
+            f"{SUPPORTED_FORMATS}); convert it to PNG")
+
+
+_TIFF_REASON = unsupported_reason("TIFF")
 
 
 # ----------------------------------------------------------------------------------------------- paths
@@ -106,9 +124,10 @@ def read_text(path: str) -> str:
 def scan_folder(folder: str, recursive: bool = True) -> tuple:
     """Lists `folder` without judging it: ``(images, others)``, both in walk order (folders top-down, sorted names).
 
-    ``images`` are the files with an image extension (.png .jpg .jpeg .bmp .gif, any case) and TIFF files (which
-    `list_images` refuses and `check_image_bytes` rejects); ``others`` are the remaining files. Hidden files and
-    folders (names starting with ".") are skipped. Raises DataError only for a missing folder.
+    ``images`` are the files with an image extension (.png .jpg .jpeg .bmp .gif, any case) and those of image
+    formats TensorFlow cannot decode (`UNSUPPORTED_EXTENSIONS`: TIFF, WebP, HEIC, AVIF ..., which `list_images`
+    refuses and `check_image_bytes` rejects); ``others`` are the remaining files. Hidden files and folders (names
+    starting with ".") are skipped. Raises DataError only for a missing folder.
     """
     if not is_dir(folder):
         raise DataError(folder, "folder not found", code="folder_not_found")
@@ -120,17 +139,17 @@ def scan_folder(folder: str, recursive: bool = True) -> tuple:
             if name.startswith("."):
                 continue
             ext = os.path.splitext(name)[1].lower()
-            (images if ext in IMAGE_EXTENSIONS + TIFF_EXTENSIONS else others).append(join(parent, name))
+            (images if ext in IMAGE_EXTENSIONS or ext in UNSUPPORTED_EXTENSIONS else others).append(join(parent, name))
     return images, others
 
 
 def list_images(folder: str, recursive: bool = True) -> list:
     """Sorted paths of the images in `folder` (.png .jpg .jpeg .bmp .gif, any case), skipping hidden files and
-    folders. Raises DataError for a missing folder, a TIFF file (TensorFlow cannot decode TIFF) or no images."""
+    folders. Raises DataError for a missing folder, an image TensorFlow cannot decode (TIFF, WebP, HEIC, AVIF ...:
+    ``unsupported_format``, naming the first such file) or no images."""
     found, _ = scan_folder(folder, recursive)
     for path in found:
-        if os.path.splitext(path)[1].lower() in TIFF_EXTENSIONS:
-            raise DataError(path, _TIFF_REASON, code="unsupported_format")
+        check_extension(path)
     if not found:
         raise DataError(folder, f"no images found (looked for {', '.join(IMAGE_EXTENSIONS)})", code="no_images")
     return sorted(found)
@@ -185,8 +204,14 @@ def match_pairs(a_dir: str, b_dir: str) -> tuple:
 # ----------------------------------------------------------------------------------------------- validation
 
 
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
+_AVIF_BRANDS = (b"avif", b"avis")
+DECODABLE_FORMATS = ("PNG", "JPEG", "GIF", "BMP")
+
+
 def sniff(head: bytes) -> Optional[str]:
-    """The image format of a file from its first bytes ("PNG", "JPEG", "GIF", "BMP", "TIFF"), or None."""
+    """The image format of a file from its first bytes ("PNG", "JPEG", "GIF", "BMP", and the undecodable "TIFF",
+    "WebP", "AVIF", "HEIC"), or None."""
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return "PNG"
     if head.startswith(b"\xff\xd8\xff"):
@@ -197,7 +222,133 @@ def sniff(head: bytes) -> Optional[str]:
         return "BMP"
     if head.startswith((b"II*\x00", b"MM\x00*")):
         return "TIFF"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    if head[4:8] == b"ftyp":
+        if head[8:12] in _AVIF_BRANDS:
+            return "AVIF"
+        if head[8:12] in _HEIF_BRANDS:
+            return "HEIC"
     return None
+
+
+def image_header(data: bytes) -> Optional[tuple]:
+    """``(format, width, height)`` of an encoded PNG, JPEG, GIF or BMP image, read from its header without decoding
+    anything; None when `data` is none of these or its header is cut short (the decoder then says what is wrong).
+
+    The sizes are those the TensorFlow decoder allocates for: the PNG IHDR, the JPEG frame header (SOFn), the
+    largest frame of a GIF (TensorFlow ignores the logical screen size), the BMP info header (absolute height:
+    negative means top-down rows). Checking them first keeps a tiny file that declares a huge image from being
+    decoded (`check_pixel_count`).
+    """
+    data = bytes(data[:])  # bytes, bytearray or memoryview
+    try:
+        kind = sniff(data[:16])
+        if kind == "PNG":
+            if data[12:16] != b"IHDR":
+                return None
+            width, height = struct.unpack(">II", data[16:24])
+            return kind, width, height
+        if kind == "JPEG":
+            size = _jpeg_size(data)
+            return None if size is None else (kind, *size)
+        if kind == "GIF":
+            size = _gif_size(data)
+            return None if size is None else (kind, *size)
+        if kind == "BMP":
+            (info,) = struct.unpack("<I", data[14:18])
+            if info == 12:  # OS/2 BITMAPCOREHEADER: unsigned 16-bit sizes
+                width, height = struct.unpack("<HH", data[18:22])
+            else:
+                width, height = struct.unpack("<ii", data[18:26])
+            return (kind, width, abs(height)) if width >= 0 else None
+    except (struct.error, IndexError):  # cut short inside the header
+        return None
+    return None
+
+
+# JPEG frame markers (SOF0-SOF15 but DHT, JPG and DAC) carry the image size.
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def _jpeg_size(data: bytes) -> Optional[tuple]:
+    at = 2
+    while at + 4 <= len(data):
+        if data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:  # markers without a length
+            at += 2
+            continue
+        if marker in (0xD9, 0xDA):  # end of image, or scan data before any frame header
+            return None
+        (length,) = struct.unpack(">H", data[at + 2:at + 4])
+        if marker in _JPEG_SOF:
+            height, width = struct.unpack(">HH", data[at + 5:at + 9])
+            return width, height
+        at += 2 + length
+    return None
+
+
+def _gif_size(data: bytes) -> Optional[tuple]:
+    """The largest frame's (width, height): the blocks are walked, the image data skipped, nothing decoded."""
+
+    def skip_sub_blocks(at):
+        while True:
+            size = data[at]
+            at += 1
+            if size == 0:
+                return at
+            at += size
+
+    flags = data[10]
+    at = 13 + (3 * 2 ** ((flags & 7) + 1) if flags & 0x80 else 0)
+    width = height = 0
+    frames = 0
+    try:
+        while at < len(data):
+            block = data[at]
+            if block == 0x3B:  # trailer
+                break
+            if block == 0x21:  # extension: label, then sub-blocks
+                at = skip_sub_blocks(at + 2)
+            elif block == 0x2C:  # image descriptor
+                w, h, local = struct.unpack("<HHB", data[at + 5:at + 10])
+                width, height, frames = max(width, w), max(height, h), frames + 1
+                at += 10 + (3 * 2 ** ((local & 7) + 1) if local & 0x80 else 0)
+                at = skip_sub_blocks(at + 1)  # LZW minimum code size, then the data
+            else:
+                break
+    except (IndexError, struct.error):  # truncated: the frames read so far
+        pass
+    return (width, height) if frames else None
+
+
+def check_extension(path: str) -> None:
+    """DataError ``unsupported_format`` when `path` names an image format TensorFlow cannot decode (by extension)."""
+    name = UNSUPPORTED_EXTENSIONS.get(os.path.splitext(path)[1].lower())
+    if name is not None:
+        raise DataError(path, unsupported_reason(name), code="unsupported_format")
+
+
+def max_pixels_of(cfg: Any) -> int:
+    """The pixel limit of a data config: ``data.max_pixels`` when set (0: no limit), else `DEFAULT_MAX_PIXELS`."""
+    value = getattr(cfg, "max_pixels", None) if cfg is not None else None
+    return DEFAULT_MAX_PIXELS if value is None else int(value)
+
+
+def check_pixel_count(path: str, width: int, height: int, max_pixels: int = DEFAULT_MAX_PIXELS,
+                      setting: str = "data.max_pixels") -> None:
+    """DataError ``no_pixels`` for a declared size of 0, ``too_many_pixels`` above `max_pixels` (0: no limit)."""
+    if width < 1 or height < 1:
+        raise DataError(path, f"image has no pixels ({width}x{height})", code="no_pixels")
+    if max_pixels and width * height > max_pixels:
+        raise DataError(path, f"image is {width}x{height} ({width * height:,} pixels), more than the limit of "
+                        f"{max_pixels:,} ({setting}; 0 = no limit); it is not decoded: downscale it",
+                        code="too_many_pixels")
 
 
 def decoder_message(error: Exception) -> str:
@@ -212,25 +363,36 @@ _SHAPE_CACHE: dict = {}
 _SHAPE_CACHE_LIMIT = 200_000
 
 
-def check_image_bytes(path: str, data: bytes) -> tuple:
-    """Fully decodes the encoded image `data` read from `path` and returns (height, width, channels).
+def check_image_bytes(path: str, data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple:
+    """Checks the header of the encoded image `data` read from `path`, then fully decodes it; returns (height,
+    width, channels).
 
-    Raises DataError naming `path` when the bytes are empty (code ``empty_file``), not a supported image format
-    (``unsupported_format`` for TIFF, ``not_an_image``), corrupt or truncated (``corrupt``), have an unsupported
-    channel count (``unsupported_channels``) or no pixels (``no_pixels``).
+    Raises DataError naming `path` when the name or the bytes are of a format TensorFlow cannot decode
+    (``unsupported_format``: TIFF, WebP, HEIC, AVIF ...), the bytes are empty (``empty_file``) or not an image
+    (``not_an_image``), the header declares no pixels (``no_pixels``) or more than `max_pixels` (``too_many_pixels``,
+    before any decoding; 0 = no limit), the image is corrupt or truncated (``corrupt``) or has an unsupported
+    channel count (``unsupported_channels``).
     """
+    check_extension(path)
     if not data:
         raise DataError(path, "empty file (0 bytes)", code="empty_file")
     kind = sniff(data[:16])
-    if kind == "TIFF":
-        raise DataError(path, _TIFF_REASON, code="unsupported_format")
+    if kind is not None and kind not in DECODABLE_FORMATS:
+        raise DataError(path, unsupported_reason(kind), code="unsupported_format")
     if kind is None:
-        raise DataError(path, "not an image: unrecognised file format (expected PNG, JPEG, BMP or GIF)",
+        raise DataError(path, f"not an image: unrecognised file format (expected {SUPPORTED_FORMATS})",
                         code="not_an_image")
+    header = image_header(data)
+    if header is not None:
+        check_pixel_count(path, header[1], header[2], max_pixels)
     try:
         shape = tuple(int(d) for d in tf.io.decode_image(data, channels=0, expand_animations=False).shape)
     except (tf.errors.OpError, ValueError) as e:
-        raise DataError(path, f"corrupt or truncated {kind} image: {decoder_message(e)}", code="corrupt") from None
+        message = decoder_message(e)
+        if "channels inherent in the image" in message:  # e.g. a 16-bit BMP, read as two channels
+            raise DataError(path, f"unsupported {kind} pixel format: {message}",
+                            code="unsupported_channels") from None
+        raise DataError(path, f"corrupt or truncated {kind} image: {message}", code="corrupt") from None
     if len(shape) != 3 or shape[2] not in (1, 2, 3, 4):
         raise DataError(path, f"unsupported channel count {shape[-1]} (expected 1 to 4)", code="unsupported_channels")
     if shape[0] < 1 or shape[1] < 1:
@@ -238,8 +400,10 @@ def check_image_bytes(path: str, data: bytes) -> tuple:
     return shape
 
 
-def inspect_image(path: str) -> tuple:
-    """Fully decodes one image file and returns (height, width, channels); DataError if unusable."""
+def inspect_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple:
+    """Checks and fully decodes one image file (`check_image_bytes`) and returns (height, width, channels);
+    DataError if unusable. `max_pixels`: the header's size limit (0: none)."""
+    check_extension(path)
     try:
         stat = tf.io.gfile.stat(path)
     except tf.errors.NotFoundError:
@@ -248,21 +412,23 @@ def inspect_image(path: str) -> tuple:
         raise DataError(path, f"cannot read the file: {decoder_message(e)}", code="unreadable") from None
     key = (path, stat.length, stat.mtime_nsec)
     if key in _SHAPE_CACHE:
-        return _SHAPE_CACHE[key]
+        shape = _SHAPE_CACHE[key]
+        check_pixel_count(path, shape[1], shape[0], max_pixels)  # validated under another limit
+        return shape
     if stat.length == 0:
         raise DataError(path, "empty file (0 bytes)", code="empty_file")
-    shape = check_image_bytes(path, read_bytes(path))
+    shape = check_image_bytes(path, read_bytes(path), max_pixels)
     if len(_SHAPE_CACHE) < _SHAPE_CACHE_LIMIT:
         _SHAPE_CACHE[key] = shape
     return shape
 
 
-def inspect_images(paths: list) -> list:
+def inspect_images(paths: list, max_pixels: int = DEFAULT_MAX_PIXELS) -> list:
     """`inspect_image` over many files in parallel; raises the DataError of the first bad file in list order."""
     if len(paths) < 16:
-        return [inspect_image(p) for p in paths]
+        return [inspect_image(p, max_pixels) for p in paths]
     with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        futures = [pool.submit(inspect_image, p) for p in paths]
+        futures = [pool.submit(inspect_image, p, max_pixels) for p in paths]
         return [f.result() for f in futures]
 
 
@@ -291,8 +457,9 @@ def check_sizes(items: list, cfg: Any, min_size: int, what: str = "image") -> No
 
 
 def inspected(paths: list, cfg: Any, min_size: int, what: str = "image") -> list:
-    """Validates every image of `paths` (decoding each) and their sizes; returns their (h, w, c) shapes."""
-    shapes = inspect_images(paths)
+    """Validates every image of `paths` (decoding each, within ``cfg.max_pixels``) and their sizes; returns their
+    (h, w, c) shapes."""
+    shapes = inspect_images(paths, max_pixels_of(cfg))
     check_sizes([(p, s[:2]) for p, s in zip(paths, shapes)], cfg, min_size, what)
     return shapes
 

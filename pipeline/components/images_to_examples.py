@@ -8,14 +8,17 @@ TFX: worker start-up is seconds shorter, and runners whose workers do not instal
 
 import dataclasses
 import json
+import logging
 import math
 import os
+import time
 from typing import Any, Iterable, Iterator, Optional, Tuple
 
 import apache_beam as beam
 import numpy as np
 import tensorflow as tf
 
+from i2i_keras import storage
 from i2i_keras.data import files
 from i2i_keras.data import kinds
 from i2i_keras.data import schema
@@ -53,6 +56,8 @@ class IngestOptions:
         max_reject_fraction: fail when more than this share of the inputs is rejected (0 fails on any reject).
         min_image_size: reject images (AB halves) whose height or width is smaller.
         num_shards: shards per (split, group); 0 picks one per `EXAMPLES_PER_SHARD` examples.
+        max_pixels: reject images whose header declares more pixels (width x height), before decoding them
+            (``too_many_pixels``); 0: no limit. As ``data.max_pixels``.
     """
 
     data_kind: str
@@ -62,6 +67,7 @@ class IngestOptions:
     max_reject_fraction: float = 0.05
     min_image_size: int = 1
     num_shards: int = 0
+    max_pixels: int = files.DEFAULT_MAX_PIXELS
 
     def __post_init__(self):
         kinds.get(self.data_kind)  # ConfigError listing the known kinds
@@ -76,6 +82,9 @@ class IngestOptions:
             raise ConfigError(f"`min_image_size` must be >= 1. Received: min_image_size={self.min_image_size!r}")
         if self.num_shards < 0:
             raise ConfigError(f"`num_shards` must be >= 0. Received: num_shards={self.num_shards!r}")
+        if isinstance(self.max_pixels, bool) or not isinstance(self.max_pixels, int) or self.max_pixels < 0:
+            raise ConfigError(f"`max_pixels` must be an integer >= 0 (0: no limit). "
+                              f"Received: max_pixels={self.max_pixels!r}", code="bad_value")
 
 
 def plan_ingestion(data_root: str, options: IngestOptions) -> IngestPlan:
@@ -131,9 +140,10 @@ class _EncodeCandidate(beam.DoFn):
 
     REJECTS = "rejects"
 
-    def __init__(self, partitions: list, min_size: int):
+    def __init__(self, partitions: list, min_size: int, max_pixels: int = files.DEFAULT_MAX_PIXELS):
         self._partitions = {tuple(p): i for i, p in enumerate(partitions)}
         self._min_size = int(min_size)
+        self._max_pixels = int(max_pixels)
 
     def _read(self, path: str) -> Tuple[bytes, tuple]:
         try:
@@ -142,7 +152,7 @@ class _EncodeCandidate(beam.DoFn):
         except (tf.errors.OpError, OSError) as e:
             raise _RejectFile(_reject(path, "unreadable", f"cannot read the file: {e}")) from None
         try:
-            shape = files.check_image_bytes(path, data)
+            shape = files.check_image_bytes(path, data, self._max_pixels)
         except DataError as e:
             raise _RejectFile(_reject(path, classify(e), e.reason)) from None
         return data, shape
@@ -196,17 +206,19 @@ class ImagesToExamples(beam.PTransform):
     """Candidates -> ``{"examples": (partition index, serialized tf.train.Example), "rejects": reject dicts}``.
 
     `partitions` lists the (split, group) pairs; an example's partition index points into it. Images are encoded
-    with `i2i_keras.data.schema.encode_example`, the schema every reader parses.
+    with `i2i_keras.data.schema.encode_example`, the schema every reader parses. `max_pixels`: images whose header
+    declares more pixels are rejected before they are decoded (0: no limit).
     """
 
-    def __init__(self, partitions: list, min_image_size: int = 1):
+    def __init__(self, partitions: list, min_image_size: int = 1, max_pixels: int = files.DEFAULT_MAX_PIXELS):
         super().__init__()
         self._partitions = [tuple(p) for p in partitions]
         self._min_size = min_image_size
+        self._max_pixels = max_pixels
 
     def expand(self, candidates):
-        results = candidates | "Encode" >> beam.ParDo(
-            _EncodeCandidate(self._partitions, self._min_size)).with_outputs(_EncodeCandidate.REJECTS, main="examples")
+        encode = _EncodeCandidate(self._partitions, self._min_size, self._max_pixels)
+        results = candidates | "Encode" >> beam.ParDo(encode).with_outputs(_EncodeCandidate.REJECTS, main="examples")
         return {"examples": results.examples, "rejects": results[_EncodeCandidate.REJECTS]}
 
 
@@ -223,7 +235,7 @@ def build_ingestion(p: beam.Pipeline, plan: IngestPlan, output_uri: str, options
         planned[(c.split, c.group)] += 1
     outputs = (p
                | "Candidates" >> beam.Create(plan.candidates, reshuffle=True)
-               | "ImagesToExamples" >> ImagesToExamples(partitions, options.min_image_size))
+               | "ImagesToExamples" >> ImagesToExamples(partitions, options.min_image_size, options.max_pixels))
     by_partition = outputs["examples"] | "ByPartition" >> beam.Partition(lambda kv, n: kv[0], len(partitions))
     for index, (split, group) in enumerate(partitions):
         (by_partition[index]
@@ -276,16 +288,45 @@ def _problems(report: dict, kind: kinds.DataKind) -> list:
     return problems
 
 
-def run_ingestion(data_root: str, output_uri: str, options: IngestOptions, pipeline: beam.Pipeline) -> dict:
+def report_copy_name(output_uri: str, when: Optional[float] = None) -> str:
+    """``ingest_report-<UTC time>-<artifact folder name>.json``: the name of a report's copy in the reports folder
+    (the artifact folder's name is the TFX execution id, so two runs in one second still get two names)."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if when is None else when))
+    return f"{REPORT_FILE.rsplit('.', 1)[0]}-{stamp}-{files.basename(output_uri) or 'run'}.json"
+
+
+def _write_reports(report: dict, output_uri: str, report_dir: Optional[str]) -> str:
+    """Writes the report into the artifact and, with `report_dir`, a copy there (each atomically, through
+    `tf.io.gfile`); returns the path an error message should name: the copy, which outlives the artifact (TFX
+    deletes the output artifact of a failed execution)."""
+    text = json.dumps(report, indent=1) + "\n"
+    path = storage.write_atomic(os.path.join(output_uri, REPORT_FILE), text)
+    if report_dir:
+        try:
+            storage.makedirs(report_dir)
+            path = storage.write_atomic(storage.join(report_dir, report_copy_name(output_uri)), text)
+        except storage.IO_ERRORS as e:
+            logging.warning("Could not write a copy of the ingestion report to %s (%s); it is only in %s.",
+                            report_dir, storage.describe(e), path)
+    return path
+
+
+def run_ingestion(data_root: str, output_uri: str, options: IngestOptions, pipeline: beam.Pipeline,
+                  report_dir: Optional[str] = None) -> dict:
     """Runs ingestion of `data_root` into `output_uri` on `pipeline` (not yet run; this runs it).
 
+    Args:
+        report_dir: where a copy of the report goes, named `report_copy_name` (``<output root>/reports`` for
+            `pipeline.run`): a folder the orchestrator does not clean up, so the report a failure names survives
+            the failed artifact. None: only the artifact's ``ingest_report.json``.
+
     Returns:
-        The report dict, also written to ``<output_uri>/ingest_report.json``.
+        The report dict, also written to ``<output_uri>/ingest_report.json`` (and its copy into `report_dir`).
 
     Raises:
         DataError: the data folder (or a folder it needs) is missing or an attributes.csv is malformed.
         IngestionError: too many rejects, or a split (or unpaired domain of a split) is left empty; the report is
-            written first and the message names it.
+            written first and the message names it (its copy in `report_dir` when there is one).
     """
     plan = plan_ingestion(data_root, options)
     if not plan.candidates and not plan.rejects:
@@ -321,9 +362,7 @@ def run_ingestion(data_root: str, output_uri: str, options: IngestOptions, pipel
                      "by_reason": _counts_by_reason(rejects), "files": rejects},
         "ignored": {"count": len(plan.ignored), "files": sorted(plan.ignored, key=lambda r: r["path"])},
     }
-    report_path = os.path.join(output_uri, REPORT_FILE)
-    with tf.io.gfile.GFile(report_path, "w") as f:
-        f.write(json.dumps(report, indent=1) + "\n")
+    report_path = _write_reports(report, output_uri, report_dir)
     reasons = ", ".join(f"{k}={v}" for k, v in report["rejected"]["by_reason"].items())
     if fraction > options.max_reject_fraction:
         raise IngestionError(data_root, f"{len(rejects)} of {total} inputs rejected ({fraction:.1%}), more than "

@@ -33,10 +33,13 @@ listing order or where the data is mounted.
 Nothing is dropped silently: every unusable input (unreadable, empty, corrupt, TIFF, bad channel count, smaller
 than ``min_image_size``, odd-width AB image, pair without partner or with halves of different sizes, two files
 claiming one pair name, an ``attributes.csv`` row naming a missing file) is a *reject* with a reason code, and
-files that are not images by extension are listed as *ignored*; both go to ``ingest_report.json``. The run fails
-with one line naming the report when rejects exceed ``max_reject_fraction`` of the inputs or a split (or, for kinds
-that need every group in every split, a group of a split) is left empty. A reject's reason is the library's
-`DataError.code`.
+files that are not images by extension are listed as *ignored*; both go to ``ingest_report.json``. Images of
+formats TensorFlow cannot decode (TIFF, WebP, HEIC, AVIF) are rejects (``unsupported_format``), and so are images
+whose header declares more than ``max_pixels`` pixels (``too_many_pixels``, refused before decoding). The run
+fails with one line naming the report when rejects exceed ``max_reject_fraction`` of the inputs or a split (or,
+for kinds that need every group in every split, a group of a split) is left empty; with ``report_dir`` the line
+names the report's copy there, since TFX deletes a failed execution's artifact. A reject's reason is the
+library's `DataError.code`.
 """
 
 import json
@@ -46,6 +49,8 @@ from tfx import v1 as tfx
 from tfx.components.util import examples_utils
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
+
+from i2i_keras.data.files import DEFAULT_MAX_PIXELS
 
 from .images_to_examples import SPLITS
 from .images_to_examples import IngestOptions
@@ -63,19 +68,24 @@ def ImageIngest(
     max_reject_fraction: tfx.dsl.components.Parameter[float] = 0.05,
     min_image_size: tfx.dsl.components.Parameter[int] = 1,
     num_shards: tfx.dsl.components.Parameter[int] = 0,
+    max_pixels: tfx.dsl.components.Parameter[int] = DEFAULT_MAX_PIXELS,
+    report_dir: tfx.dsl.components.Parameter[str] = "",
     data_fingerprint: tfx.dsl.components.Parameter[str] = "",
     beam_pipeline: tfx.dsl.components.BeamComponentParameter[beam.Pipeline] = None,
 ) -> None:
     """Image folders -> Examples (Split-train, Split-eval; see the module docstring).
 
-    `domains` is a JSON list (or ""). `data_fingerprint` is not read here: it is part of the execution's cache
-    key, so a changed data folder is ingested again instead of being served from TFX's cache.
+    `domains` is a JSON list (or ""). `max_pixels`: images declaring more pixels are rejected before decoding (0:
+    no limit). `report_dir`: a folder outside the artifact (``<output root>/reports``) that also gets the report,
+    as ``ingest_report-<time>-<execution>.json``: TFX deletes the Examples artifact of a failed execution, and a
+    failure's one-line error names this copy. `data_fingerprint` is not read here: it is part of the execution's
+    cache key, so a changed data folder is ingested again instead of being served from TFX's cache.
     """
     del data_fingerprint
     options = IngestOptions(data_kind=data_kind, layout=layout, domains=tuple(json.loads(domains)) if domains else None,
                             eval_fraction=eval_fraction, max_reject_fraction=max_reject_fraction,
-                            min_image_size=min_image_size, num_shards=num_shards)
-    report = run_ingestion(data_root, examples.uri, options, beam_pipeline)
+                            min_image_size=min_image_size, num_shards=num_shards, max_pixels=max_pixels)
+    report = run_ingestion(data_root, examples.uri, options, beam_pipeline, report_dir=report_dir or None)
     examples.split_names = artifact_utils.encode_split_names(list(SPLITS))
     examples_utils.set_payload_format(examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
     examples_utils.set_file_format(examples, "tfrecords_gzip")

@@ -76,7 +76,7 @@ class PairedReader:
 
     def _ab_folder(self, folder: str, cfg: Any) -> streams.Plan:
         paths = files.list_images(folder)
-        shapes = files.inspect_images(paths)
+        shapes = files.inspect_images(paths, files.max_pixels_of(cfg))
         for path, (h, w, _) in zip(paths, shapes):
             if w % 2:
                 raise DataError(path, f"AB image width {w} is odd; an AB image is source and target side by side, "

@@ -58,7 +58,8 @@ class SuperResolutionReader(single.SingleReader):
         # Real low-res / high-res pairs (A/ or source/ low-res, B/ or target/ `scale` times larger).
         lows, highs = paired.matched_pair_files(dirs, cfg)
         s = cfg.scale
-        low_shapes, high_shapes = files.inspect_images(lows), files.inspect_images(highs)
+        limit = files.max_pixels_of(cfg)
+        low_shapes, high_shapes = files.inspect_images(lows, limit), files.inspect_images(highs, limit)
         for pl, sl, ph, sh in zip(lows, low_shapes, highs, high_shapes):
             if (sh[0], sh[1]) != (sl[0] * s, sl[1] * s):
                 raise DataError(ph, f"high-res image is {sh[0]}x{sh[1]}; expected data.scale={s} times its low-res "

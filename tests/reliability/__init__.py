@@ -1,0 +1,1 @@
+"""Reliability tests: bad inputs, failures and limits, across the library, the pipeline and serving."""
