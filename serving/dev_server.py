@@ -38,10 +38,20 @@ limit (or bytes that are no such image) is rejected before the model runs. Float
 checked the same way. TF Serving has no such check: in production put a request size limit in front of it.
 Also stricter than TF Serving: unknown keys in a columnar REST `inputs` object are an error, not ignored.
 
-Concurrency: gRPC requests run on a thread pool (`max_workers` threads) and REST requests on a second pool
-(`rest_workers`, by default as many). SavedModel signature functions are safe to call from several threads at
-once (each call runs the graph with its own inputs and the functions hold no per-call state; tests/serving checks
-concurrent answers against locally computed ones), so no lock is held while the model runs.
+Request budgets (also additions): `max_batch_size` (first dimension of batched inputs), `max_request_pixels` (all
+images of a request together) and `max_request_bytes` (the inputs as arrays, and a REST body), checked from the
+declared shapes and image headers before any array is made from a request (a 58-byte TensorProto may declare a
+13 GB tensor) and answered INVALID_ARGUMENT (REST 400) naming the limit, its flag and the value received.
+
+Concurrency and overload: at most `max_workers` gRPC Predict calls and `rest_workers` (by default as many) REST
+predict requests run at once; at most `max_queued_requests` more of each wait for a worker, and any further one is
+answered RESOURCE_EXHAUSTED (REST 503, `Retry-After: 1`) at once. Status and metadata calls do not wait for the
+model. REST (HTTP/1.1 with keep-alive) serves each connection on its own thread, up to `rest_max_connections`
+(one more: 503); a request must arrive within `rest_read_timeout` seconds of its first byte (408, connection
+closed) and a connection waiting for a request is closed after `rest_idle_timeout` seconds, so stalled or slow
+clients are dropped and never hold a model worker. SavedModel signature functions are safe to call from several
+threads at once (each call runs the graph with its own inputs and the functions hold no per-call state;
+tests/serving checks concurrent answers against locally computed ones), so no lock is held while the model runs.
 
 Python API (used by the tests):
     server = start_server("RUN/export", model_name="i2i")            # ports 0: free ports are picked
@@ -50,7 +60,8 @@ Python API (used by the tests):
 
 This module is the entry point (the CLI) and re-exports the Python API; the pieces live in their own modules:
 `image_headers` (image sizes from encoded headers), `model_config` (ModelConfig, model config files),
-`model_manager` (loading and polling versions), `predictor` (input checks, running a signature), `grpc_service`
+`model_manager` (loading and polling versions), `predictor` (input checks and request budgets, running a
+signature), `admission` (the bounded worker pools), `grpc_service`
 (the gRPC servicers), `rest_codec` (TF Serving's JSON in and out), `rest_server` (the REST routes and HTTP server),
 `server` (start_server, DevServer), `errors` (the exception types) and `common` (what the client shares).
 
@@ -90,12 +101,20 @@ from .errors import (  # noqa: E402
 from .image_headers import encoded_image_size  # noqa: E402
 from .model_config import ModelConfig, read_model_config_file  # noqa: E402
 from .model_manager import LOAD_RETRY_SECONDS, MAX_LOAD_ATTEMPTS, ModelManager, Servable, load_servable  # noqa: E402
-from .predictor import Predictor  # noqa: E402
+from .predictor import (  # noqa: E402
+    DEFAULT_MAX_BATCH_SIZE,
+    DEFAULT_MAX_REQUEST_BYTES,
+    DEFAULT_MAX_REQUEST_PIXELS,
+    Predictor,
+)
 from .rest_codec import parse_predict_json, predict_response_json  # noqa: E402
-from .server import DEFAULT_MAX_PIXELS, DevServer, start_server  # noqa: E402
+from .rest_server import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_READ_TIMEOUT  # noqa: E402
+from .server import DEFAULT_MAX_PIXELS, DEFAULT_MAX_QUEUED_REQUESTS, DevServer, start_server  # noqa: E402
 
 __all__ = [
-    "DEFAULT_MAX_PIXELS", "DEFAULT_SIGNATURE", "LOAD_RETRY_SECONDS", "MAX_LOAD_ATTEMPTS", "MAX_MESSAGE_BYTES",
+    "DEFAULT_IDLE_TIMEOUT", "DEFAULT_MAX_BATCH_SIZE", "DEFAULT_MAX_CONNECTIONS", "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MAX_QUEUED_REQUESTS", "DEFAULT_MAX_REQUEST_BYTES", "DEFAULT_MAX_REQUEST_PIXELS", "DEFAULT_READ_TIMEOUT",
+    "DEFAULT_SIGNATURE", "LOAD_RETRY_SECONDS", "MAX_LOAD_ATTEMPTS", "MAX_MESSAGE_BYTES",
     "SIGNATURE_DEF_FIELD", "BindError", "ConfigError", "ConfigFileNotFoundError", "DevServer", "ImageHeaderError",
     "ModelConfig", "ModelManager", "Predictor", "Servable", "ServingError", "ServingToolError", "build_parser",
     "encoded_image_size", "load_servable", "main", "parse_predict_json", "predict_response_json",
@@ -126,9 +145,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0,
                         help="how often to look for new model versions (default 1; 0: never)")
     parser.add_argument("--grpc_max_threads", type=int, default=8,
-                        help="threads serving gRPC requests (default 8)")
+                        help="gRPC Predict calls running the model at once (default 8)")
     parser.add_argument("--rest_api_num_threads", type=int, default=None,
-                        help="threads serving REST requests (default: --grpc_max_threads)")
+                        help="REST predict requests running the model at once (default: --grpc_max_threads)")
+    parser.add_argument("--max_queued_requests", type=int, default=DEFAULT_MAX_QUEUED_REQUESTS,
+                        help=f"requests that may wait for a busy worker, per protocol; more are answered "
+                             f"RESOURCE_EXHAUSTED / HTTP 503 at once (default {DEFAULT_MAX_QUEUED_REQUESTS})")
+    parser.add_argument("--max_batch_size", type=int, default=DEFAULT_MAX_BATCH_SIZE,
+                        help=f"largest batch (first dimension of batched inputs) per request "
+                             f"(default {DEFAULT_MAX_BATCH_SIZE})")
+    parser.add_argument("--max_request_pixels", type=int, default=None,
+                        help=f"most pixels of all images of one request together (default "
+                             f"{DEFAULT_MAX_REQUEST_PIXELS}, or --max_pixels if larger)")
+    parser.add_argument("--max_request_bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES,
+                        help=f"most bytes of one request's inputs as arrays, and of a REST body "
+                             f"(default {DEFAULT_MAX_REQUEST_BYTES})")
+    parser.add_argument("--rest_read_timeout_seconds", type=float, default=DEFAULT_READ_TIMEOUT,
+                        help=f"time for a REST request to arrive, from its first byte, and for its answer to be "
+                             f"written (default {DEFAULT_READ_TIMEOUT:g})")
+    parser.add_argument("--rest_idle_timeout_seconds", type=float, default=DEFAULT_IDLE_TIMEOUT,
+                        help=f"time a REST connection may wait for a request, new or kept alive "
+                             f"(default {DEFAULT_IDLE_TIMEOUT:g})")
+    parser.add_argument("--rest_max_connections", type=int, default=DEFAULT_MAX_CONNECTIONS,
+                        help=f"REST connections served at once; more are answered 503 "
+                             f"(default {DEFAULT_MAX_CONNECTIONS})")
     return parser
 
 
@@ -145,7 +185,12 @@ def _serve(args: argparse.Namespace) -> int:
     server = start_server(args.model_base_path, args.model_name, grpc_port=args.port,
                           rest_port=args.rest_api_port or None, max_pixels=args.max_pixels, host=args.host,
                           model_config_file=args.model_config_file, poll_seconds=args.file_system_poll_wait_seconds,
-                          max_workers=args.grpc_max_threads, rest_workers=args.rest_api_num_threads)
+                          max_workers=args.grpc_max_threads, rest_workers=args.rest_api_num_threads,
+                          max_queued_requests=args.max_queued_requests, max_batch_size=args.max_batch_size,
+                          max_request_pixels=args.max_request_pixels, max_request_bytes=args.max_request_bytes,
+                          rest_read_timeout=args.rest_read_timeout_seconds,
+                          rest_idle_timeout=args.rest_idle_timeout_seconds,
+                          rest_max_connections=args.rest_max_connections)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.stop).start())
     rest = f"REST {server.host}:{server.rest_port}" if server.rest_port else "REST off"
     models = ", ".join(f"{n} (versions {server.manager.versions(n)})" for n in server.manager.model_names)

@@ -8,7 +8,8 @@ followed by one line asking to report it.
 - `ClientError`: a client call or CLI run that cannot be done (`bad_input`, `unknown_signature`,
   `connection_failed`, `timeout`, `not_found`, `bad_response`, ...).
 - `ServingError`: a request the development server refuses; `status` is the gRPC status TF Serving would use
-  (`bad_request`, `unknown_model`, `unknown_version`, `unknown_signature`, `image_too_large`, ...).
+  (`bad_request`, `unknown_model`, `unknown_version`, `unknown_signature`, `image_too_large`, `batch_too_large`,
+  `request_too_many_pixels`, `request_too_large`, `overloaded`, `request_timeout`, ...).
 - `ConfigError` (also a `ValueError`): development-server arguments, a model config file, or a model without a
   loadable version (`bad_argument`, `bad_config`, `no_loadable_version`); `ConfigFileNotFoundError` (also a
   `FileNotFoundError`): a missing model config file (`config_not_found`).
@@ -64,15 +65,17 @@ class ClientError(ServingToolError):
 
 class ServingError(ServingToolError):
     """A request failure with the gRPC status TF Serving would use (`status`, a grpc.StatusCode); REST maps it to
-    an HTTP status. `code` is the reason, derived from the status when the raising site gives none."""
+    an HTTP status (TF Serving's mapping unless `http_status` is given). `code` is the reason, derived from the
+    status when the raising site gives none."""
 
-    def __init__(self, status, message: str, *, code: Optional[str] = None):
+    def __init__(self, status, message: str, *, code: Optional[str] = None, http_status: Optional[int] = None):
         super().__init__(message, code=code or _STATUS_CODES.get(status.name, status.name.lower()))
         self.status = status
+        self._http_status = http_status
 
     @property
     def http_status(self) -> int:
-        return _HTTP_STATUS.get(self.status.name, 500)
+        return self._http_status or _HTTP_STATUS.get(self.status.name, 500)
 
 
 def invalid_argument(message: str, code: str = "bad_request") -> ServingError:

@@ -3,8 +3,11 @@ Regress and MultiInference answer UNIMPLEMENTED) and ModelService.GetModelStatus
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import math
+from typing import Optional
 
 import grpc
 import numpy as np
@@ -16,10 +19,13 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from tensorflow.core.framework import types_pb2
+
+from .admission import WorkLimiter
 from .common import DEFAULT_SIGNATURE, SERVER_LOGGER, SIGNATURE_DEF_FIELD, first_line
 from .errors import ServingError, invalid_argument
 from .model_manager import ModelManager, Servable
-from .predictor import Predictor, dtype_name
+from .predictor import Declared, Predictor, dtype_name
 
 log = logging.getLogger(SERVER_LOGGER)
 
@@ -31,6 +37,22 @@ def _tensor_to_array(key: str, proto) -> np.ndarray:
         raise invalid_argument(f"input {key!r}: malformed TensorProto ({dtype_name(proto.dtype)}, shape "
                                f"{[d.size for d in proto.tensor_shape.dim]}): {first_line(str(err))}",
                                code="malformed_tensor") from None
+
+
+def declared_input(key: str, proto) -> Declared:
+    """What a TensorProto declares (dtype, shape, string values), read without making an array from it: a float
+    proto with one value and a shape of a billion elements stays a few bytes here."""
+    shape = tuple(d.size for d in proto.tensor_shape.dim)
+    if any(size < 0 for size in shape):
+        raise invalid_argument(f"input {key!r}: malformed TensorProto ({dtype_name(proto.dtype)}, shape "
+                               f"{list(shape)}): negative dimension size", code="malformed_tensor")
+    if proto.dtype != types_pb2.DT_STRING:
+        return Declared(proto.dtype, shape)
+    count, values = math.prod(shape), proto.string_val
+    if count <= len(values):
+        return Declared(proto.dtype, shape, values[:count] if count < len(values) else values)
+    # TensorFlow pads a short list with copies of its last value (an empty list with empty strings).
+    return Declared(proto.dtype, shape, values if values else [b""], count - max(len(values), 1))
 
 
 def _requested_version(model_spec) -> tuple:
@@ -77,21 +99,33 @@ def _rpc(method):
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, predictor: Predictor):
+    """Predict checks a request from its declared shapes and image headers first (no array is made from a request
+    over the limits), then takes a worker slot of `limiter` (RESOURCE_EXHAUSTED at once when the workers and the
+    queue are full) and only then makes the arrays and runs the model."""
+
+    def __init__(self, predictor: Predictor, limiter: Optional[WorkLimiter] = None):
         self._predictor = predictor
+        self._limiter = limiter
 
     @_rpc
     def Predict(self, request, context):  # noqa: N802 - gRPC method name
         servable = _servable(self._predictor.manager, request.model_spec)
         signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
-        inputs = {key: _tensor_to_array(key, proto) for key, proto in request.inputs.items()}
-        outputs = self._predictor.run(servable, signature_name, inputs, tuple(request.output_filter))
-        response = predict_pb2.PredictResponse()
-        response.model_spec.name = servable.name
-        response.model_spec.version.value = servable.version
-        response.model_spec.signature_name = signature_name
-        for key, value in outputs.items():
-            response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
+        output_filter = tuple(request.output_filter)
+        declared = {key: declared_input(key, proto) for key, proto in request.inputs.items()}
+        self._predictor.check(servable, signature_name, declared, output_filter)
+        with self._limiter.slot() if self._limiter is not None else contextlib.nullcontext():
+            if not context.is_active():  # the client gave up while the request waited for a worker
+                raise ServingError(grpc.StatusCode.CANCELLED, "the call ended while it waited for a worker",
+                                   code="cancelled")
+            inputs = {key: _tensor_to_array(key, proto) for key, proto in request.inputs.items()}
+            outputs = self._predictor.run(servable, signature_name, inputs, output_filter)
+            response = predict_pb2.PredictResponse()
+            response.model_spec.name = servable.name
+            response.model_spec.version.value = servable.version
+            response.model_spec.signature_name = signature_name
+            for key, value in outputs.items():
+                response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
         return response
 
     @_rpc

@@ -1,10 +1,14 @@
 """The development server's predictor: checks a request's inputs against a signature (names, dtypes, shapes, batch
-sizes, image sizes against the pixel limit), runs the signature and returns its outputs; shared by gRPC and REST."""
+sizes, image sizes against the pixel limit) and against the per-request budgets (batch size, pixels, bytes) from
+their declared shapes and image headers, before any array is made; runs the signature and returns its outputs;
+shared by gRPC and REST."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import re
-from typing import Mapping
+from typing import Mapping, Optional, Sequence
 
 import grpc
 import numpy as np
@@ -37,12 +41,56 @@ def _op_error_reason(err: tf.errors.OpError) -> str:
     return type(err).__name__
 
 
-class Predictor:
-    """Validates inputs against a signature, runs it and returns its outputs; shared by gRPC and REST."""
+DEFAULT_MAX_BATCH_SIZE = 64
+DEFAULT_MAX_REQUEST_PIXELS = 4096 * 4096
+DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
+_FLOAT_TYPES = frozenset({types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE, types_pb2.DT_HALF, types_pb2.DT_BFLOAT16})
 
-    def __init__(self, manager: ModelManager, max_pixels: int):
+
+@dataclasses.dataclass(frozen=True)
+class Declared:
+    """An input as a request declares it, before any array is made from it: its dtype (a DataType enum), its shape
+    and, for strings, the flat sequence of its values (bytes or str), followed by `repeat_last` copies of the last
+    one (TensorFlow pads a short string list of a TensorProto that way). Enough to check names, types, shapes,
+    batch sizes, image sizes (from encoded headers) and the request's budgets."""
+
+    dtype: int
+    shape: tuple
+    strings: Optional[Sequence] = None
+    repeat_last: int = 0
+
+    @classmethod
+    def of_array(cls, array: np.ndarray) -> "Declared":
+        dtype = _array_dtype(array)
+        return cls(dtype, tuple(array.shape), array.reshape(-1) if dtype == types_pb2.DT_STRING else None)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the array this input becomes: its strings' lengths, or elements times the item size."""
+        if self.strings is not None:
+            last = len(_as_bytes(self.strings[-1])) if self.repeat_last else 0
+            return sum(len(_as_bytes(value)) for value in self.strings) + self.repeat_last * last
+        return math.prod(self.shape) * tf.dtypes.as_dtype(self.dtype).size
+
+
+class Predictor:
+    """Validates inputs against a signature and the server's limits, runs it and returns its outputs; shared by
+    gRPC and REST.
+
+    Limits: `max_pixels` per image; per request `max_request_pixels` (all images together; default the larger of
+    DEFAULT_MAX_REQUEST_PIXELS and `max_pixels`), `max_batch_size` (first dimension of batched inputs) and
+    `max_request_bytes` (the inputs as arrays). All are checked from declared shapes and image headers by `check`,
+    before any array is made (gRPC) and before the model runs.
+    """
+
+    def __init__(self, manager: ModelManager, max_pixels: int, *, max_request_pixels: Optional[int] = None,
+                 max_batch_size: int = DEFAULT_MAX_BATCH_SIZE, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES):
         self.manager = manager
         self.max_pixels = max_pixels
+        self.max_request_pixels = (max(DEFAULT_MAX_REQUEST_PIXELS, max_pixels) if max_request_pixels is None
+                                   else max_request_pixels)
+        self.max_batch_size = max_batch_size
+        self.max_request_bytes = max_request_bytes
 
     def signature(self, servable: Servable, name: str, rest: bool = False):
         signature_def = servable.signature_defs.get(name)
@@ -57,39 +105,50 @@ class Predictor:
                                f'{servable.version} has: {available}', code="unknown_signature")
         return signature_def
 
+    def check(self, servable: Servable, signature_name: str, declared: Mapping[str, Declared],
+              output_filter: tuple = ()) -> None:
+        """Checks a request from its declared inputs (names, dtypes, shapes, batch sizes, image sizes, the request's
+        budgets, the output filter), without making any array.
+
+        Raises:
+            ServingError: INVALID_ARGUMENT for anything wrong with the request (FAILED_PRECONDITION for an unknown
+                signature).
+        """
+        signature_def = self.signature(servable, signature_name)
+        where = f"signature {signature_name!r}"
+        expected = signature_def.inputs
+        missing, unknown = sorted(set(expected) - set(declared)), sorted(set(declared) - set(expected))
+        if missing or unknown:
+            problems = ([f"missing {missing}"] if missing else []) + ([f"unknown {unknown}"] if unknown else [])
+            raise invalid_argument(f"{where} takes the inputs {sorted(expected)}; received {sorted(declared)} "
+                                   f"({', '.join(problems)})", code="bad_input_names")
+        for key in sorted(expected):
+            info, given = expected[key], declared[key]
+            spec = proto_shape(info.tensor_shape)
+            if given.dtype != info.dtype or not shape_fits(spec, given.shape):
+                raise invalid_argument(f"input {key!r} of {where} must be {dtype_name(info.dtype)} with shape "
+                                       f"{shape_text(spec)}; received {dtype_name(given.dtype)} with shape "
+                                       f"{shape_text(given.shape)}", code="bad_input_type")
+        self._check_batch(where, expected, declared)
+        self._check_images(declared)
+        self._check_bytes(declared)
+        unknown_outputs = sorted(set(output_filter) - set(signature_def.outputs))
+        if unknown_outputs:
+            raise invalid_argument(f"output_filter names {unknown_outputs}, which {where} does not have; its "
+                                   f"outputs: {sorted(signature_def.outputs)}", code="unknown_output")
+
     def run(self, servable: Servable, signature_name: str, inputs: Mapping[str, np.ndarray],
             output_filter: tuple = ()) -> dict:
-        """Checks `inputs` (names, dtypes, shapes, batch sizes, images) and runs the signature.
+        """Checks `inputs` (as `check` does) and runs the signature.
 
         Returns:
             output name -> numpy array.
         Raises:
             ServingError: with INVALID_ARGUMENT for anything wrong with the request.
         """
-        signature_def = self.signature(servable, signature_name)
+        self.check(servable, signature_name, {key: Declared.of_array(value) for key, value in inputs.items()},
+                   output_filter)
         where = f"signature {signature_name!r}"
-        expected = signature_def.inputs
-        missing, unknown = sorted(set(expected) - set(inputs)), sorted(set(inputs) - set(expected))
-        if missing or unknown:
-            problems = ([f"missing {missing}"] if missing else []) + ([f"unknown {unknown}"] if unknown else [])
-            raise invalid_argument(f"{where} takes the inputs {sorted(expected)}; received {sorted(inputs)} "
-                                   f"({', '.join(problems)})", code="bad_input_names")
-        for key in sorted(expected):
-            info, array = expected[key], inputs[key]
-            dtype = _array_dtype(array)
-            declared = proto_shape(info.tensor_shape)
-            if dtype != info.dtype or not shape_fits(declared, array.shape):
-                raise invalid_argument(f"input {key!r} of {where} must be {dtype_name(info.dtype)} with shape "
-                                       f"{shape_text(declared)}; received {dtype_name(dtype)} with shape "
-                                       f"{shape_text(array.shape)}", code="bad_input_type")
-        self._check_batch(where, expected, inputs)
-        for key in sorted(expected):
-            self._check_images(key, inputs[key])
-        unknown_outputs = sorted(set(output_filter) - set(signature_def.outputs))
-        if unknown_outputs:
-            raise invalid_argument(f"output_filter names {unknown_outputs}, which {where} does not have; its "
-                                   f"outputs: {sorted(signature_def.outputs)}", code="unknown_output")
-
         function = servable.functions[signature_name]
         try:
             outputs = function(**{key: tf.constant(value) for key, value in inputs.items()})
@@ -106,36 +165,79 @@ class Predictor:
         names = output_filter or tuple(outputs)
         return {name: outputs[name].numpy() for name in names}
 
-    @staticmethod
-    def _check_batch(where: str, expected, inputs: Mapping[str, np.ndarray]) -> None:
-        """Inputs whose first dimension is unknown in the signature are batched together: sizes must agree."""
-        sizes = {key: inputs[key].shape[0] for key, info in expected.items()
+    def _check_batch(self, where: str, expected, declared: Mapping[str, Declared]) -> None:
+        """Inputs whose first dimension is unknown in the signature are batched together: sizes must agree and stay
+        within max_batch_size."""
+        sizes = {key: declared[key].shape[0] for key, info in expected.items()
                  if not info.tensor_shape.unknown_rank and info.tensor_shape.dim
                  and info.tensor_shape.dim[0].size < 0}
         if len(set(sizes.values())) > 1:
             listed = ", ".join(f"{k} has {n}" for k, n in sorted(sizes.items()))
             raise invalid_argument(f"the batched inputs of {where} must have the same first dimension; received "
                                    f"{listed}", code="batch_size_mismatch")
+        for key, size in sorted(sizes.items()):
+            if size > self.max_batch_size:
+                raise invalid_argument(f"input {key!r} of {where} has a batch of {size}, over this server's limit "
+                                       f"of {self.max_batch_size} per request (--max_batch_size); send smaller "
+                                       f"batches", code="batch_too_large")
 
-    def _check_images(self, key: str, array: np.ndarray) -> None:
-        if array.dtype.kind in "OSU":
-            for index, data in enumerate(array.reshape(-1)):
-                data = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-                try:
-                    kind, width, height = encoded_image_size(data)
-                except ImageHeaderError as err:
-                    raise invalid_argument(f"input {key!r}{_index(array, index)}: {err}", code=err.code) from None
-                self._check_pixels(f"input {key!r}{_index(array, index)}: {kind} image", width, height)
-        elif array.ndim == 4 and array.dtype.kind == "f":  # [batch, height, width, channels] float images
-            self._check_pixels(f"input {key!r}: float image", array.shape[2], array.shape[1])
+    def _check_images(self, declared: Mapping[str, Declared]) -> None:
+        """Every string input is encoded images (the i2i_keras contract): sizes from their headers; float inputs of
+        rank 4 are [batch, height, width, channels] images. Each image within max_pixels, all of them together
+        within max_request_pixels."""
+        total, parts = 0, []
+        for key in sorted(declared):
+            given = declared[key]
+            if given.strings is not None:
+                pixels = last = 0
+                for index, data in enumerate(given.strings):
+                    data = _as_bytes(data)
+                    try:
+                        kind, width, height = encoded_image_size(data)
+                    except ImageHeaderError as err:
+                        raise invalid_argument(f"input {key!r}{_index(given.shape, index)}: {err}",
+                                               code=err.code) from None
+                    self._check_pixels(f"input {key!r}{_index(given.shape, index)}: {kind} image", width, height)
+                    last = width * height
+                    pixels += last
+                pixels += given.repeat_last * last
+                parts.append(f"input {key!r}: {len(given.strings) + given.repeat_last} encoded images, {pixels} "
+                             f"pixels")
+                total += pixels
+            elif len(given.shape) == 4 and given.dtype in _FLOAT_TYPES:
+                batch, height, width, _ = given.shape
+                self._check_pixels(f"input {key!r}: float image", width, height)
+                parts.append(f"input {key!r}: {batch} float images of {width}x{height}")
+                total += batch * height * width
+        if total > self.max_request_pixels:
+            raise invalid_argument(f"the request's images have {total} pixels in all ({'; '.join(parts)}), over "
+                                   f"this server's limit of {self.max_request_pixels} pixels per request "
+                                   f"(--max_request_pixels); send fewer or smaller images per request",
+                                   code="request_too_many_pixels")
 
     def _check_pixels(self, what: str, width: int, height: int) -> None:
         if width * height > self.max_pixels:
             raise invalid_argument(f"{what} is {width}x{height} = {width * height} pixels, over this server's "
                                    f"limit of {self.max_pixels} pixels (--max_pixels)", code="image_too_large")
 
+    def _check_bytes(self, declared: Mapping[str, Declared]) -> None:
+        sizes = {key: given.nbytes for key, given in sorted(declared.items())}
+        total = sum(sizes.values())
+        if total > self.max_request_bytes:
+            parts = "; ".join(f"input {key!r}: {dtype_name(declared[key].dtype)} {shape_text(declared[key].shape)}, "
+                              f"{size} bytes" for key, size in sizes.items())
+            raise invalid_argument(f"the request's inputs take {total} bytes ({parts}), over this server's limit "
+                                   f"of {self.max_request_bytes} bytes per request (--max_request_bytes)",
+                                   code="request_too_large")
 
-def _index(array: np.ndarray, flat_index: int) -> str:
-    if array.ndim == 0:
+
+def _as_bytes(value) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    return value.encode("utf-8") if isinstance(value, str) else bytes(value)
+
+
+def _index(shape: tuple, flat_index: int) -> str:
+    if not shape:
         return ""
-    return "[" + ", ".join(str(i) for i in np.unravel_index(flat_index, array.shape)) + "]"
+    return "[" + ", ".join(str(i) for i in np.unravel_index(flat_index, shape)) + "]"

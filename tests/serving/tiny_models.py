@@ -1,0 +1,61 @@
+"""A tiny SavedModel for the serving limit and reliability tests: it loads in well under a second (no i2i_keras
+model to build) and its answers are known functions of the inputs, so a test can check every answer it gets.
+
+Signatures (TF Serving's contract names): `serving_default` and `invert_bytes` take `images`, string [N] of
+encoded PNG/JPEG/GIF/BMP images, and return `images`, PNGs of the inverted RGB images (255 - x); `invert` takes
+`images`, float32 [N, H, W, 3], and returns `-images`.
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+
+class InvertModule(tf.Module):
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def invert_bytes(self, images):
+        def one(data):
+            image = tf.io.decode_image(data, channels=3, expand_animations=False)
+            return tf.io.encode_png(255 - image)
+
+        return {"images": tf.map_fn(one, images, fn_output_signature=tf.TensorSpec([], tf.string))}
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    def invert(self, images):
+        return {"images": -images}
+
+
+def save_invert_model(base_path: str, version: int = 1) -> str:
+    """Writes the model as `<base_path>/<version>/` and returns `base_path` (a model base path)."""
+    module = InvertModule()
+    by_bytes = module.invert_bytes.get_concrete_function()
+    tf.saved_model.save(module, os.path.join(base_path, str(version)),
+                        signatures={"serving_default": by_bytes, "invert_bytes": by_bytes,
+                                    "invert": module.invert.get_concrete_function()})
+    return base_path
+
+
+def png(height, width, seed=0):
+    rng = np.random.default_rng(seed)
+    return tf.io.encode_png(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).numpy()
+
+
+def inverted(data):
+    """The RGB pixels the model's PNG answer to `data` must hold."""
+    return 255 - tf.io.decode_image(data, channels=3, expand_animations=False).numpy()
+
+
+def decode(data):
+    return tf.io.decode_image(data, channels=3, expand_animations=False).numpy()
+
+
+def png_header(width, height):
+    """The first 33 bytes of a PNG (signature and IHDR chunk) declaring width x height: enough for the server's
+    header check, no image data."""
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr
+            + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr) & 0xFFFFFFFF))
