@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import importlib.util
+import math
 import os
 from typing import Any, Optional
 
@@ -85,6 +86,10 @@ class TrainConfig:
     mixed_precision: Optional[str] = None
     # Evaluate on the eval split at the end of training, this many batches (0 disables).
     eval_batches: int = 4
+    # What a non-finite (NaN/inf) loss does: "stop" ends training at that step with an error (the last finite
+    # checkpoint is kept, nothing is exported); "skip_step" does not apply that step's update (an update whose
+    # losses or gradients are not finite), counts and logs it, and trains on.
+    on_nonfinite: str = "stop"
 
 
 @dataclasses.dataclass
@@ -172,7 +177,7 @@ def _coerce(value: Any, field_type: Any, where: str) -> Any:
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"`{where}` must be a number. Received: {where}={value!r}", code="bad_type")
-        return float(value)
+        return _finite(float(value), where)
     if base_t == "str":
         if not isinstance(value, str):
             raise ConfigError(f"`{where}` must be a string. Received: {where}={value!r}", code="bad_type")
@@ -182,6 +187,24 @@ def _coerce(value: Any, field_type: Any, where: str) -> Any:
             raise ConfigError(f"`{where}` must be a list. Received: {where}={value!r}", code="bad_type")
         return list(value)
     return value
+
+
+def _finite(value: float, where: str) -> float:
+    if not math.isfinite(value):
+        raise ConfigError(f"`{where}` must be a finite number. Received: {where}={value!r}", code="non_finite")
+    return value
+
+
+def _check_finite(value: Any, where: str) -> None:
+    """Rejects NaN and infinity anywhere in a raw config value (numbers, lists, nested mappings)."""
+    if isinstance(value, float):
+        _finite(value, where)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_finite(item, f"{where}[{index}]")
 
 
 def _build_section(cls, values: Any, section: str):
@@ -245,6 +268,7 @@ def from_dict(raw: dict) -> ExperimentConfig:
             f"Unknown top-level config key `{unknown[0]}`. Allowed: {list(_TOP_KEYS)}. Received: {unknown[0]}="
             f"{raw[unknown[0]]!r}"
         , code="unknown_key")
+    _check_finite(raw, "")
     method = raw.get("method")
     if not isinstance(method, str) or not method:
         raise ConfigError(f"A config must name its `method`. Received: method={method!r}", code="missing_method")
@@ -255,6 +279,12 @@ def from_dict(raw: dict) -> ExperimentConfig:
             raise ConfigError(f"Config section `{name}` must be a mapping. Received: {name}={value!r}",
                               code="bad_structure")
         kwargs[name] = dict(value)
+    for key, value in kwargs["loss_weights"].items():
+        if isinstance(value, str):  # YAML 1.1 reads `1e2` as a string; the method turns numeric text into a float
+            try:
+                _finite(float(value), f"loss_weights.{key}")
+            except ValueError:
+                pass
     for name, cls in _SECTIONS.items():
         kwargs[name] = _build_section(cls, raw.get(name) or {}, name)
     cfg = ExperimentConfig(**kwargs)
@@ -270,6 +300,7 @@ def validate(cfg: ExperimentConfig) -> None:
         "data.direction": (d.direction, ("a2b", "b2a")),
         "data.preprocess": (d.preprocess, ("resize_and_crop", "crop", "resize", "none")),
         "optim.schedule": (o.schedule, ("constant", "linear")),
+        "train.on_nonfinite": (t.on_nonfinite, ("stop", "skip_step")),
         "train.mixed_precision": (t.mixed_precision, (None, "float32", "mixed_bfloat16", "mixed_float16")),
     }
     for key, (value, allowed) in choices.items():
@@ -375,3 +406,74 @@ def default_config_path(method: str) -> str:
             f"No default config for method {method!r}: {where} does not exist. Pass --config FILE or add the file.",
             code="missing_default_config")
     return looked_for[0]
+
+
+def model_option_defaults(method_class) -> dict:
+    """The `model.*` options a method takes: constructor argument name -> default (`inspect.Parameter.empty` when
+    it has none), from the method class up to (not including) `keras.Model`; the most derived class wins."""
+    import inspect
+
+    defaults: dict = {}
+    for klass in method_class.__mro__:
+        if klass.__module__.startswith("keras"):
+            break
+        if "__init__" in vars(klass):
+            for param in inspect.signature(klass.__init__).parameters.values():
+                if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) or param.name == "self":
+                    continue
+                defaults.setdefault(param.name, param.default)
+    for name in ("loss_weights", "name"):  # set by the loop from other config sections
+        defaults.pop(name, None)
+    return defaults
+
+
+def _model_option(value: Any, default: Any, where: str) -> Any:
+    """`value` checked against the kind of the constructor default: bool, int, float (any finite number) or str."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"`{where}` must be true or false. Received: {where}={value!r}", code="bad_type")
+    elif isinstance(default, int):
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            return int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"`{where}` must be an integer. Received: {where}={value!r}", code="bad_type")
+    elif isinstance(default, float):
+        if isinstance(value, str):  # YAML 1.1 reads `1e-3` (no dot) as a string
+            try:
+                return _finite(float(value), where)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"`{where}` must be a number. Received: {where}={value!r}", code="bad_type")
+        _finite(float(value), where)
+    elif isinstance(default, str):
+        if not isinstance(value, str):
+            raise ConfigError(f"`{where}` must be a string. Received: {where}={value!r}", code="bad_type")
+    return value
+
+
+def check_model_options(cfg: ExperimentConfig) -> None:
+    """Checks `cfg.model` against the method's constructor: every key must be one of its arguments, and a value
+    must have the type of the argument's default (an int default wants an int, a float default a number, a bool
+    default a bool, a str default a string; a None default takes anything). Integral floats for int options and
+    numeric text for float options are converted in place.
+
+    Raises:
+        ConfigError: ``unknown_method``, ``unknown_key`` (not a constructor argument), ``bad_type`` or
+            ``non_finite``; the message names the `model.<key>`.
+    """
+    import inspect
+
+    from i2i_keras.registry import get_method
+
+    defaults = model_option_defaults(get_method(cfg.method))
+    for key in list(cfg.model):
+        where = f"model.{key}"
+        if key not in defaults:
+            raise ConfigError(f"Unknown model option `{where}` for {cfg.method}. Allowed: {sorted(defaults)}. "
+                              f"Received: {where}={cfg.model[key]!r}", code="unknown_key")
+        default = defaults[key]
+        if default is None or default is inspect.Parameter.empty:
+            _check_finite(cfg.model[key], where)
+            continue
+        cfg.model[key] = _model_option(cfg.model[key], default, where)

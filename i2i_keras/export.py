@@ -53,6 +53,8 @@ _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _RESERVED_NAMES = {METADATA_ENDPOINT, "serving_default", "variables", "trainable_variables",
                    "non_trainable_variables", "signatures"}
 _TMP_PREFIX = ".tmp-export-"
+#: Name prefix of the temporary directory a version is built in (left behind only by a killed process).
+TEMPORARY_PREFIX = _TMP_PREFIX
 
 
 # ----------------------------------------------------------------------------------------------- public API
@@ -73,8 +75,9 @@ def export_for_serving(model, base_dir: str, version: Optional[int] = None) -> s
 
     Raises:
         ValueError: `model`, one of its translation modes or `version` is unusable (a defect of the caller).
-        RunStateError: `base_dir` is a file (code ``not_a_directory``) or the version directory already exists
-            (code ``version_exists``).
+        RunStateError: `base_dir` is a file (code ``not_a_directory``), the version directory already exists
+            (code ``version_exists``) or a weight is NaN or infinite (code ``non_finite_state``: such a model only
+            serves garbage, e.g. black images).
     """
     from i2i_keras.methods.base import TranslationModel
 
@@ -90,6 +93,7 @@ def export_for_serving(model, base_dir: str, version: Optional[int] = None) -> s
                                 or version < 0):
         raise ValueError(f"`version` must be a non-negative integer or None. Received: version={version!r}")
 
+    _check_finite_weights(model)
     modes = _checked_modes(model)
     metadata = _checked_metadata(model)
     if version is None:
@@ -117,6 +121,15 @@ def export_for_serving(model, base_dir: str, version: Optional[int] = None) -> s
         storage.remove_quietly(tmp)  # never masks the error that got us here
         raise
     return target
+
+
+def _check_finite_weights(model) -> None:
+    for variable in model.variables:
+        if not str(variable.dtype).startswith(("float", "bfloat")):
+            continue
+        if not bool(tf.reduce_all(tf.math.is_finite(tf.convert_to_tensor(variable)))):
+            raise RunStateError(f"{model.name}: weight {variable.path} holds NaN or infinity; a model that is not "
+                                f"finite is never exported", code="non_finite_state")
 
 
 def _version_exists(target: str) -> RunStateError:

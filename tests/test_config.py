@@ -93,3 +93,77 @@ def test_config_errors_carry_codes_and_name_the_file(tmp_path):
         with pytest.raises(ConfigError) as info:
             load_config(str(path))
         assert info.value.code == code and str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("override,key", [
+    ("optim.g_lr=.nan", "optim.g_lr"),
+    ("optim.g_lr=.inf", "optim.g_lr"),
+    ("optim.d_lr=nan", "optim.d_lr"),          # text read as a number for a float field
+    ("optim.beta_1=-.inf", "optim.beta_1"),
+    ("loss_weights.g_l1=.inf", "loss_weights.g_l1"),
+    ("loss_weights.g_l1=nan", "loss_weights.g_l1"),
+    ("model.dropout=.nan", "model.dropout"),
+    ("train.steps=.inf", "train.steps"),
+    ("data.domains=[a, .nan]", "data.domains[1]"),
+])
+def test_non_finite_numbers_are_rejected_everywhere(override, key):
+    with pytest.raises(ConfigError) as info:
+        load_config(os.path.join(TINY, "pix2pix.yaml"), overrides=[override])
+    assert info.value.code == "non_finite" and key in str(info.value), (info.value.code, str(info.value))
+
+
+def test_on_nonfinite_choices():
+    assert load_config(os.path.join(TINY, "pix2pix.yaml")).train.on_nonfinite == "stop"
+    cfg = load_config(os.path.join(TINY, "pix2pix.yaml"), overrides=["train.on_nonfinite=skip_step"])
+    assert cfg.train.on_nonfinite == "skip_step"
+    with pytest.raises(ConfigError, match="train.on_nonfinite") as info:
+        load_config(os.path.join(TINY, "pix2pix.yaml"), overrides=["train.on_nonfinite=ignore"])
+    assert info.value.code == "bad_value"
+
+
+@pytest.mark.parametrize("override,code,message", [
+    ("model.base_filters=eight", "bad_type", "`model.base_filters` must be an integer"),
+    ("model.base_filters=true", "bad_type", "`model.base_filters` must be an integer"),
+    ("model.base_filters=null", "bad_type", "`model.base_filters` must be an integer"),
+    ("model.dropout=half", "bad_type", "`model.dropout` must be a number"),
+    ("model.dropout_at_inference=1", "bad_type", "`model.dropout_at_inference` must be true or false"),
+    ("model.norm=3", "bad_type", "`model.norm` must be a string"),
+    ("model.width=3", "unknown_key", "Unknown model option `model.width`"),
+])
+def test_model_options_are_type_checked_against_the_constructor_defaults(override, code, message):
+    from i2i_keras.config import check_model_options
+
+    cfg = load_config(os.path.join(TINY, "pix2pix.yaml"), overrides=[override])
+    with pytest.raises(ConfigError) as info:
+        check_model_options(cfg)
+    assert info.value.code == code and message in str(info.value), str(info.value)
+
+
+def test_model_options_of_the_right_kind_pass_and_convert():
+    from i2i_keras.config import check_model_options
+
+    cfg = load_config(os.path.join(TINY, "pix2pix.yaml"),
+                      overrides=["model.base_filters=8.0", "model.dropout=0", "model.dropout_at_inference=false",
+                                 "model.seed=3"])
+    check_model_options(cfg)
+    assert cfg.model["base_filters"] == 8 and isinstance(cfg.model["base_filters"], int)
+    assert cfg.model["dropout"] == 0 and cfg.model["seed"] == 3
+    cfg = load_config(os.path.join(TINY, "stargan.yaml"), overrides=["model.num_domains=5"])  # None default
+    check_model_options(cfg)
+
+
+def test_cli_model_option_of_the_wrong_type_and_bad_devices_are_one_line_errors(tmp_path, capsys):
+    from i2i_keras.train import main
+
+    base = ["--method", "pix2pix", "--config", os.path.join(TINY, "pix2pix.yaml"), "--steps", "1", "--no-export",
+            "--output", str(tmp_path / "run")]
+    for extra, expect in ((["--set", "model.base_filters=eight"], "model.base_filters"),
+                          (["--devices", "0"], "--devices"), (["--devices", "-2"], "--devices")):
+        assert main(base + extra) == 2, extra
+        err = capsys.readouterr().err
+        lines = [line for line in err.splitlines() if line.startswith("error:")]
+        assert len(lines) == 1 and "Traceback" not in err and expect in lines[0], err
+        with pytest.raises(ConfigError) as info:
+            main(base + extra + ["--debug"])
+        assert info.value.code in ("bad_type", "bad_value")
+    assert not (tmp_path / "run").exists()

@@ -3,12 +3,17 @@ goes through `tf.io.gfile`)."""
 
 from __future__ import annotations
 
+import logging
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 from i2i_keras import storage
-from i2i_keras.training import checkpoint
+from i2i_keras.methods.base import SKIPPED_STEPS as SKIPPED_KEY
+from i2i_keras.training import checkpoint, nonfinite
+
+logger = logging.getLogger("i2i_keras")
 
 
 def _steps_done(model) -> int:
@@ -29,6 +34,7 @@ def image_grid(columns: list) -> np.ndarray:
         prepared.append(images)
     rows = [np.concatenate([img[i] for img in prepared], axis=1) for i in range(prepared[0].shape[0])]
     grid = np.concatenate(rows, axis=0)
+    grid = np.nan_to_num(grid, nan=-1.0, posinf=1.0, neginf=-1.0)  # a NaN pixel is black, not an invalid cast
     return np.clip(np.round((grid + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
@@ -89,25 +95,85 @@ class StepScalars(keras.callbacks.Callback):
 
 
 class FullStateCheckpoint(keras.callbacks.Callback):
-    """Writes a full-state checkpoint every `every` steps and at the end of training."""
+    """Writes a full-state checkpoint every `every` steps and at the end of training.
 
-    def __init__(self, directory: str, every: int, config: dict, keep: int):
+    A state holding NaN or infinity is never written (`checkpoint.save` raises `NonFiniteError`). With
+    ``on_nonfinite="stop"`` a periodic checkpoint of such a state is left out with one log line: the step's losses
+    were finite, and `NonFiniteGuard` stops the run at the first non-finite loss, which such a state produces (the
+    newest checkpoint stays the last finite one). With ``skip_step`` (skipping cannot repair a non-finite state)
+    and at the end of training, the error ends the run.
+    """
+
+    def __init__(self, directory: str, every: int, config: dict, keep: int, on_nonfinite: str = "stop"):
         super().__init__()
         self.directory, self.every, self.config, self.keep = directory, every, config, keep
+        self.on_nonfinite = on_nonfinite
         self.last_step = -1
+        self.first_non_finite_step = None
 
-    def save(self):
+    def save(self, final: bool = False):
         step = _steps_done(self.model)
-        if step != self.last_step:
+        if step == self.last_step:
+            return
+        try:
             checkpoint.save(self.model, self.directory, step, self.config, self.keep)
-            self.last_step = step
+        except nonfinite.NonFiniteError as e:
+            if final or self.on_nonfinite != "stop":
+                raise
+            if self.first_non_finite_step is None:
+                self.first_non_finite_step = step
+            logger.warning("%s", e)
+        self.last_step = step
 
     def on_train_batch_end(self, batch, logs=None):
         if self.every and _steps_done(self.model) % self.every == 0:
             self.save()
 
     def on_train_end(self, logs=None):
-        self.save()
+        self.save(final=True)
+
+
+class NonFiniteGuard(keras.callbacks.Callback):
+    """Checks the loss terms the step already logged (no extra work in the step).
+
+    ``stop``: the first NaN or infinite term raises `NonFiniteError` (``non_finite_loss``) naming the step and the
+    term(s); it is the first callback, so nothing (checkpoint, sample) is written from that step. ``skip_step``: the
+    model did not apply the step's update (`TranslationModel.train_step`); its ``skipped_steps`` count grows, and
+    each skipped step is logged on one line. `skipped` is the total over this session.
+    """
+
+    def __init__(self, mode: str, checkpoint_dir: str, checkpoints: "FullStateCheckpoint | None" = None):
+        super().__init__()
+        self.mode, self.checkpoint_dir, self.checkpoints = mode, checkpoint_dir, checkpoints
+        self.skipped = 0
+        self._epoch_skipped = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_skipped = 0.0  # the count is a metric: reset every epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.mode == "skip_step":
+            count = float((logs or {}).get(SKIPPED_KEY, 0.0))
+            if count > self._epoch_skipped:
+                self.skipped += int(round(count - self._epoch_skipped))
+                self._epoch_skipped = count
+                logger.warning("step %d: a loss or gradient is not finite; the update was skipped (%d skipped so "
+                               "far, train.on_nonfinite=skip_step).", _steps_done(self.model), self.skipped)
+            return
+        bad = nonfinite.non_finite_logs(logs)
+        if bad:
+            raise nonfinite.NonFiniteError(self._message(_steps_done(self.model), bad), code="non_finite_loss")
+
+    def _message(self, step: int, bad: dict) -> str:
+        terms = ", ".join(f"{name}={value}" for name, value in bad.items())
+        last = checkpoint.latest(self.checkpoint_dir)
+        kept = f"the last finite checkpoint is {last}" if last else "no checkpoint was written"
+        early = getattr(self.checkpoints, "first_non_finite_step", None)
+        before = (f" (the weights or optimizer state were already not finite at step {early}, so that checkpoint "
+                  f"was not written)" if early is not None else "")
+        return (f"step {step}: the loss {next(iter(bad))!r} is not finite ({terms}); training stopped{before}; "
+                f"{kept}; nothing was exported. Lower the learning rates or loss weights, or set "
+                f"train.on_nonfinite=skip_step to skip such steps.")
 
 
 class StopAtStep(keras.callbacks.Callback):

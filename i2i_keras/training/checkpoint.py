@@ -2,24 +2,37 @@
 every optimizer variable (step counter, which also fixes the learning-rate schedule's position, moments, EMA).
 
 A checkpoint is `ckpt-<step>.npz` plus `ckpt-<step>.json` (variable paths, shapes, the run's config). Files are
-written to a temporary name and renamed, so an interrupted save never corrupts the latest good checkpoint. All file
-access goes through `tf.io.gfile` (`i2i_keras.storage`): the directory may be a URL such as gs://bucket/run.
+written to a temporary name (`ckpt-<step>.npz.tmp`, removed by the loop when a run starts or resumes) and renamed,
+so an interrupted save never corrupts the latest good checkpoint. A state holding NaN or infinity is never written
+(`NonFiniteError`), so the newest checkpoint is always the last finite one. `restore_newest` resumes from the
+newest checkpoint that can be read, past truncated or unreadable newer ones. All file access goes through `tf.io.gfile` (`i2i_keras.storage`): the directory may be a URL such as gs://bucket/run.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
+import os
 import re
+import struct
 import zipfile
-from typing import Optional
+import zlib
+from typing import Callable, Optional
 
 import numpy as np
 
 from i2i_keras.errors import RunStateError
 from i2i_keras import storage
+from i2i_keras.training import nonfinite
+
+logger = logging.getLogger("i2i_keras")
 
 _NAME = re.compile(r"ckpt-(\d+)\.npz$")
+#: Temporary files of an interrupted `save` (`storage.write_atomic`'s suffix): safe to delete when no save runs.
+TEMPORARY = re.compile(r"ckpt-\d+\.(npz|json)\.tmp$")
+# What reading a damaged .npz may raise (zip structure, zlib stream, npy header, short reads).
+_READ_ERRORS = (ValueError, zipfile.BadZipFile, EOFError, OSError, KeyError, struct.error, zlib.error)
 
 
 class CheckpointError(RunStateError):
@@ -44,16 +57,22 @@ def _state(model) -> list:
 
 def save(model, directory: str, step: int, config: Optional[dict] = None, keep: int = 3) -> str:
     """Writes `ckpt-<step>.npz` (+ `.json`) into `directory` (a local path or a URL) and keeps the newest `keep`."""
-    storage.makedirs(directory)
     pairs = _state(model)
     arrays = {f"v{i:05d}": np.asarray(v.numpy()) for i, (_, v) in enumerate(pairs)}
+    bad = nonfinite.first_non_finite((f"{g}/{v.path}", arrays[f"v{i:05d}"]) for i, (g, v) in enumerate(pairs))
+    if bad is not None:
+        raise nonfinite.NonFiniteError(
+            f"step {int(step)}: the training state is not finite ({bad} holds NaN or infinity); the checkpoint "
+            f"ckpt-{int(step):08d} was not written (the newest checkpoint in {directory} is the last finite one)",
+            code="non_finite_state")
+    storage.makedirs(directory)
     manifest = {"step": int(step), "method": getattr(model, "method_name", None), "config": config,
                 "variables": [{"group": g, "path": v.path, "shape": list(v.shape), "dtype": str(v.dtype)}
                               for g, v in pairs]}
     path = storage.join(directory, f"ckpt-{int(step):08d}.npz")
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    storage.write_atomic(path[:-4] + ".json", json.dumps(manifest, indent=1))
+    storage.write_atomic(path[:-4] + ".json", nonfinite.dumps(manifest, indent=1))
     storage.write_atomic(path, buffer.getvalue())  # the .npz appears last: its presence marks a complete checkpoint
     for old in list_checkpoints(directory)[:-keep]:
         for suffix in (".npz", ".json"):
@@ -92,6 +111,10 @@ def read_manifest(path: str) -> dict:
             or not all(isinstance(v, dict) for v in manifest["variables"])):
         raise CheckpointError(f"{manifest_path}: not a checkpoint manifest (needs an integer `step` and a "
                               f"`variables` list)", code="bad_checkpoint")
+    named = _NAME.search(path)
+    if named and int(named.group(1)) != manifest["step"]:
+        raise CheckpointError(f"{manifest_path}: the manifest is for step {manifest['step']}, not for "
+                              f"{os.path.basename(path)}", code="bad_checkpoint")
     return manifest
 
 
@@ -113,15 +136,17 @@ def restore(model, path: str) -> int:
         data = np.load(io.BytesIO(storage.read_bytes(path)), allow_pickle=False)
     except storage.IO_ERRORS as e:
         raise CheckpointError(f"{path}: cannot read the checkpoint ({storage.describe(e)})", code="bad_checkpoint") from None
-    except (ValueError, zipfile.BadZipFile) as e:
+    except _READ_ERRORS as e:
         raise CheckpointError(f"{path}: not a complete checkpoint ({storage.describe(e)})", code="bad_checkpoint") from None
+    if not hasattr(data, "files"):  # a bare .npy array, not the archive `save` writes
+        raise CheckpointError(f"{path}: not a checkpoint archive", code="bad_checkpoint")
     with data:
         values = []
         for i, ((group, variable), info) in enumerate(zip(pairs, saved)):
             key = f"v{i:05d}"
             try:
                 value = data[key]
-            except (KeyError, ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+            except _READ_ERRORS as e:
                 raise CheckpointError(f"{path}: variable {i} cannot be read ({storage.describe(e)})",
                                       code="bad_checkpoint") from None
             if group != info.get("group") or tuple(value.shape) != tuple(variable.shape):
@@ -133,3 +158,37 @@ def restore(model, path: str) -> int:
     for (_, variable), value in zip(pairs, values):
         variable.assign(value)
     return int(manifest["step"])
+
+
+def restore_newest(model, paths: list, check: Optional[Callable[[str, dict], None]] = None) -> tuple:
+    """Restores the newest of `paths` (checkpoint `.npz` paths, any order) that can be read; returns
+    ``(path, step)``.
+
+    A checkpoint whose files are missing, truncated or unreadable (code ``bad_checkpoint``) is passed over for the
+    next older one, and one log line names what was passed over. `check(path, manifest)` runs before a checkpoint
+    is restored and may raise (e.g. a config mismatch), which ends the search: only unreadable files are skipped.
+
+    Raises:
+        CheckpointError: (``bad_checkpoint``) none of `paths` is readable; the message names every file and why.
+            (``checkpoint_mismatch``) the newest readable one does not fit the model.
+    """
+    ordered = sorted(paths, key=lambda p: int(_NAME.search(p).group(1)), reverse=True)
+    skipped = []
+    for path in ordered:
+        try:
+            manifest = read_manifest(path)
+            if check is not None:
+                check(path, manifest)
+            step = restore(model, path)
+        except CheckpointError as e:
+            if e.code != "bad_checkpoint":
+                raise
+            skipped.append(str(e))
+            continue
+        if skipped:
+            logger.warning("Resuming from %s: the newer checkpoint files cannot be read (%s).", path,
+                           "; ".join(skipped))
+        return path, step
+    where = os.path.dirname(ordered[0]) if ordered else "the run directory"
+    raise CheckpointError(f"no readable checkpoint to resume from in {where}: " + "; ".join(skipped),
+                          code="bad_checkpoint")

@@ -17,8 +17,19 @@ import tensorflow as tf
 from i2i_keras.errors import ConfigError
 
 
+def check_devices(devices: Optional[int]) -> None:
+    """`devices` is None (all GPUs) or a positive integer; 0 or a negative number is a ConfigError (``bad_value``),
+    never "all"."""
+    if devices is None:
+        return
+    if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
+        raise ConfigError(f"--devices must be a positive number of devices (omit it to use every GPU). "
+                          f"Received: --devices {devices!r}", code="bad_value")
+
+
 def configure_devices(devices: Optional[int]) -> None:
     """Splits the CPU into `devices` logical devices when there is no GPU. Call before TensorFlow runs anything."""
+    check_devices(devices)
     if not devices or devices < 2 or tf.config.list_physical_devices("GPU"):
         return
     cpu = tf.config.list_physical_devices("CPU")[0]
@@ -34,6 +45,7 @@ def configure_devices(devices: Optional[int]) -> None:
 def strategy_for(devices: Optional[int] = None) -> tf.distribute.Strategy:
     """MirroredStrategy over all GPUs (or the first `devices` of them), over `devices` logical CPUs when there is no
     GPU and devices > 1, else the default (single-device) strategy."""
+    check_devices(devices)
     gpus = tf.config.list_logical_devices("GPU")
     if gpus:
         chosen = gpus[:devices] if devices else gpus
