@@ -36,6 +36,9 @@ NUM_SAMPLES = "num_samples"       # int32 scalar: how many styles / points to pr
 SEED = "seed"                     # int64 scalar: makes random styles reproducible
 REFERENCE = "reference"           # image [batch, h, w, C] (bytes [batch] in `_bytes` signatures): a style source
 
+# The metric counting training steps whose update was not applied (`TranslationModel.skip_nonfinite_updates`).
+SKIPPED_STEPS = "skipped_steps"
+
 
 @dataclasses.dataclass
 class TranslationMode:
@@ -266,17 +269,26 @@ class TranslationModel(keras.Model):
         if self.paired_metrics:
             names += ["psnr", "ssim", "l1"]
         self._trackers = {n: keras.metrics.Mean(name=n) for n in names}
+        if self.skip_nonfinite_updates:
+            self._trackers[SKIPPED_STEPS] = keras.metrics.Sum(name=SKIPPED_STEPS)
 
     @property
     def metrics(self):
         return list(self._trackers.values())
 
-    def _track(self, values: dict):
+    def _track(self, values: dict, applied=None):
+        """Adds a step's values to the trackers; with `applied` (a bool tensor: the step's updates were applied),
+        the values of a skipped step are left out, so the logged means stay finite."""
         for name, value in values.items():
             if name not in self._trackers:
                 raise KeyError(f"{self.method_name} returned loss {name!r}, which has no weight/tracker. "
                                f"Known: {sorted(self._trackers)}")
-            self._trackers[name].update_state(value)
+            if applied is None:
+                self._trackers[name].update_state(value)
+            else:
+                weight = ops.cast(applied, "float32")
+                self._trackers[name].update_state(ops.where(applied, ops.cast(value, "float32"), 0.0),
+                                                  sample_weight=weight)
 
     # ------------------------------------------------------------------ the training step
     def _weighted_total(self, losses: dict):
@@ -290,11 +302,17 @@ class TranslationModel(keras.Model):
         """Batches of `train.batch_size` one `train_step` consumes (the data pipeline batches this many at once)."""
         return self.discriminator_steps if self.has_discriminator_terms() else 1
 
+    # `train.on_nonfinite=skip_step` (set by the training loop before `compile`): an update whose losses or
+    # gradients are not finite is not applied; such steps are counted by the `skipped_steps` metric. Off by default,
+    # where the step does no extra work (the loop stops at the first non-finite loss it sees in the logs).
+    skip_nonfinite_updates: bool = False
+
     def train_step(self, data):
         batch = self.prepare_batch(data)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         trains_d = self.d_optimizer is not None and self.has_discriminator_terms()
         d_losses = {}
+        applied = []  # per update, whether it was applied (only with skip_nonfinite_updates)
         if trains_d and self.discriminator_steps > 1:
             # n critic updates per generator update, each on its own batch, as in the WGAN-GP / StarGAN reference
             # loops (D every iteration, G every n-th). The n batches arrive as one batch of n x batch_size and are
@@ -303,36 +321,61 @@ class TranslationModel(keras.Model):
             chunks = _split_batch(batch, self.discriminator_steps)
             for chunk in chunks[:-1]:
                 d_losses = self._discriminator_update(chunk, _detached(self.generate(chunk, training=True)),
-                                                      replicas)
+                                                      replicas, applied)
             batch = chunks[-1]
         with tf.GradientTape() as g_tape:
             outputs = self.generate(batch, training=True)
             if trains_d and self.update_discriminator_first:
                 with g_tape.stop_recording():
-                    d_losses = self._discriminator_update(batch, _detached(outputs), replicas)
+                    d_losses = self._discriminator_update(batch, _detached(outputs), replicas, applied)
             g_losses = self.generator_losses(batch, outputs)
             g_total = self._weighted_total(g_losses)
             g_scaled = self.optimizer.scale_loss(g_total / replicas)
         g_vars = self.generator_variables()
         g_grads = g_tape.gradient(g_scaled, g_vars)
-        self.optimizer.apply(g_grads, g_vars)
+        self._apply(self.optimizer, g_grads, g_vars, [*g_losses.values(), g_total], applied)
         if trains_d and not self.update_discriminator_first:
-            d_losses = self._discriminator_update(batch, _detached(outputs), replicas)
+            d_losses = self._discriminator_update(batch, _detached(outputs), replicas, applied)
         self.train_steps.assign_add(1)
         values = {**d_losses, **g_losses, "g_total": g_total}
-        self._track(values)
-        # Only the terms trained on are reported; the evaluation-only metrics (psnr, ...) belong to `evaluate`.
-        return {name: self._trackers[name].result() for name in values}
+        if not self.skip_nonfinite_updates:
+            self._track(values)
+            # Only the terms trained on are reported; the evaluation-only metrics (psnr, ...) belong to `evaluate`.
+            return {name: self._trackers[name].result() for name in values}
+        step_applied = ops.all(ops.stack(applied))
+        self._track(values, step_applied)
+        self._trackers[SKIPPED_STEPS].update_state(1.0 - ops.cast(step_applied, "float32"))
+        return {name: self._trackers[name].result() for name in [*values, SKIPPED_STEPS]}
 
-    def _discriminator_update(self, batch, outputs, replicas):
+    def _discriminator_update(self, batch, outputs, replicas, applied=None):
         d_vars = self.discriminator_variables()
         with tf.GradientTape() as d_tape:
             d_losses = self.discriminator_losses(batch, outputs)
             d_total = self._weighted_total(d_losses)
             d_scaled = self.d_optimizer.scale_loss(d_total / replicas)
         d_grads = d_tape.gradient(d_scaled, d_vars)
-        self.d_optimizer.apply(d_grads, d_vars)
+        self._apply(self.d_optimizer, d_grads, d_vars, [*d_losses.values(), d_total],
+                    [] if applied is None else applied)
         return {**d_losses, "d_total": d_total}
+
+    def _apply(self, optimizer, grads, variables, losses, applied):
+        """`optimizer.apply(grads, variables)`; with `skip_nonfinite_updates`, only when the losses and gradients
+        are finite on every replica (appends that bool to `applied`). A loss-scale optimizer (mixed_float16) checks
+        its gradients itself (overflow lowers its scale), so only the losses are checked for it."""
+        if not self.skip_nonfinite_updates:
+            optimizer.apply(grads, variables)
+            return
+        checks = [ops.all(ops.isfinite(ops.cast(v, "float32"))) for v in losses]
+        if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            checks += [ops.all(ops.isfinite(g)) for g in grads if g is not None]
+        finite = ops.all(ops.stack(checks))
+        context = tf.distribute.get_replica_context()
+        if context is not None and context.num_replicas_in_sync > 1:
+            # Every replica must take the same branch: a replica whose values are finite skips when another's are not.
+            bad = context.all_reduce(tf.distribute.ReduceOp.SUM, 1.0 - ops.cast(finite, "float32"))
+            finite = ops.equal(bad, 0.0)
+        applied.append(finite)
+        _apply_if(optimizer, grads, variables, finite)
 
     def test_step(self, data):
         batch = self.prepare_batch(data)
@@ -349,7 +392,7 @@ class TranslationModel(keras.Model):
                 values["ssim"] = i2i_metrics.ssim(prediction, truth)
                 values["l1"] = ops.mean(ops.abs(ops.cast(prediction, "float32") - ops.cast(truth, "float32")))
         self._track(values)
-        return {m.name: m.result() for m in self.metrics}
+        return {m.name: m.result() for m in self.metrics if m.name != SKIPPED_STEPS}
 
     def predict_step(self, data):
         """`model.predict` takes image arrays or dict batches (the method's `input_key` is translated)."""
@@ -438,6 +481,28 @@ def _split_batch(batch: dict, parts: int) -> list:
     tf.debugging.assert_equal(size % parts, 0, message=f"a training batch must hold {parts} equal chunks "
                                                        f"(one per critic step); its size is not a multiple of {parts}")
     return [{key: value[k::parts] for key, value in batch.items()} for k in range(parts)]
+
+
+def _apply_if(optimizer, grads, variables, finite) -> None:
+    """`optimizer.apply(grads, variables)` when the bool tensor `finite` is true (the same on every replica).
+
+    Under MirroredStrategy an optimizer's `apply` makes a cross-replica `merge_call`, which cannot sit inside a
+    replica-context `cond`: the `cond` is made in cross-replica context and the update runs per replica inside it
+    (how Keras's LossScaleOptimizer skips non-finite steps).
+    """
+    if tf.__internal__.distribute.strategy_supports_no_merge_call():
+        ops.cond(finite, lambda: optimizer.apply(grads, variables), lambda: None)
+        return
+
+    def cross_replica(distribution, grads, finite):
+        flag = distribution.experimental_local_results(finite)[0]
+
+        def apply_fn():
+            distribution.extended.call_for_each_replica(optimizer.apply, args=(grads, variables))
+
+        ops.cond(flag, apply_fn, lambda: None)
+
+    tf.distribute.get_replica_context().merge_call(cross_replica, args=(grads, finite))
 
 
 def _detached(outputs: dict) -> dict:
