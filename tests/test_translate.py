@@ -366,3 +366,42 @@ def test_defects_are_not_disguised_as_bad_input(exported, tmp_path, capsys, monk
     assert main(["--model", exported[1], "--input", source, "--output", str(tmp_path / "o.png")]) == 1
     err = capsys.readouterr().err
     assert "Traceback" in err and "Incompatible shapes" in err and "please report it" in err
+
+
+def test_pixel_limit_and_undecodable_formats_are_refused_before_decoding(exported, tmp_path, capsys):
+    from i2i_keras import translate
+    from i2i_keras.errors import RequestError
+    from tests.reliability import bad_inputs
+
+    base = exported[1]
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(bad_inputs.blank_png(40000, 40000, complete=False))  # a few hundred bytes, 1.6e9 pixels
+    out = tmp_path / "out.png"
+    assert main(["--model", base, "--input", str(bomb), "--output", str(out)]) == 2
+    lines = _error_lines(capsys)
+    assert len(lines) == 1 and "bomb.png" in lines[0] and "40000x40000" in lines[0] and "--max-pixels" in lines[0]
+    with pytest.raises(RequestError) as info:
+        translate._read(str(bomb))
+    assert info.value.code == "too_many_pixels"
+
+    small = _write_png(tmp_path / "small.png", 12, 12)
+    assert main(["--model", base, "--input", small, "--output", str(out), "--max-pixels", "100"]) == 2
+    assert "12x12 (144 pixels), more than --max-pixels=100" in _error_lines(capsys)[0]
+    assert not out.exists()
+    assert main(["--model", base, "--input", small, "--output", str(out), "--max-pixels", "0"]) == 0
+    assert _read_png(out).shape == (12, 12, 3)
+
+    # A folder holding an image the model cannot read fails naming it, before anything is written.
+    src, dst = tmp_path / "in", tmp_path / "translated"
+    src.mkdir()
+    _write_png(src / "a.png", 8, 8)
+    (src / "b.webp").write_bytes(bad_inputs.webp_bytes())
+    assert main(["--model", base, "--input", str(src), "--output", str(dst)]) == 2
+    lines = _error_lines(capsys)
+    assert len(lines) == 1 and "b.webp" in lines[0] and "WebP is not supported" in lines[0], lines
+    assert not dst.exists()
+    renamed = tmp_path / "renamed.png"
+    renamed.write_bytes(bad_inputs.webp_bytes())
+    with pytest.raises(RequestError) as info:
+        translate._read(str(renamed))
+    assert info.value.code == "unsupported_format"

@@ -3,6 +3,7 @@ thresholds, the PTransform on its own, and the Beam runners (in-memory, multi-pr
 
 import json
 import os
+import re
 import shutil
 
 import numpy as np
@@ -24,14 +25,15 @@ from i2i_keras.data import schema  # noqa: E402
 from pipeline import configs  # noqa: E402
 from pipeline.components import images_to_examples as ingest  # noqa: E402
 from tests.pipeline import pipeline_test_utils as utils  # noqa: E402
+from tests.reliability import bad_inputs  # noqa: E402
 
 IN_MEMORY = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
 
-def _run(data, out, beam_args=IN_MEMORY, **options):
+def _run(data, out, beam_args=IN_MEMORY, report_dir=None, **options):
     options.setdefault("max_reject_fraction", 1.0)
     return ingest.run_ingestion(str(data), str(out), ingest.IngestOptions(**options),
-                                beam.Pipeline(options=PipelineOptions(list(beam_args))))
+                                beam.Pipeline(options=PipelineOptions(list(beam_args))), report_dir=report_dir)
 
 
 def _records(out, split):
@@ -86,13 +88,22 @@ def test_bad_inputs_are_counted_with_reasons_never_dropped(tmp_path):
     (tmp_path / "pairs" / "A" / "scan.tif").write_bytes(b"II*\x00" + b"\x00" * 20)
     (tmp_path / "pairs" / "B" / "scan.tif").write_bytes(b"II*\x00" + b"\x00" * 20)
     (tmp_path / "pairs" / "A" / "notes.txt").write_text("not an image")
+    # Undecodable formats are rejects too (never ignored), and so is an image declaring too many pixels.
+    (tmp_path / "pairs" / "A" / "photo.webp").write_bytes(bad_inputs.webp_bytes())
+    (tmp_path / "pairs" / "B" / "photo.png").write_bytes(bad_inputs.png_bytes(bad_inputs.good_pixels(0, 32, 32)))
+    (tmp_path / "pairs" / "A" / "huge.png").write_bytes(bad_inputs.blank_png(8000, 8000))
+    (tmp_path / "pairs" / "B" / "huge.png").write_bytes(bad_inputs.png_bytes(bad_inputs.good_pixels(0, 32, 32)))
 
     report = _run(data, tmp_path / "out", data_kind="paired", min_image_size=16)
 
     rejected = report["rejected"]
-    assert rejected["by_reason"] == {"corrupt": 1, "empty_file": 1, "missing_partner": 1, "too_small": 1,
-                                     "unsupported_format": 1}
+    assert rejected["by_reason"] == {"corrupt": 1, "empty_file": 1, "missing_partner": 1, "too_many_pixels": 1,
+                                     "too_small": 1, "unsupported_format": 2}
     by_reason = {r["reason"]: r for r in rejected["files"]}
+    assert by_reason["too_many_pixels"]["path"] == os.path.join(data, "A", "huge.png")
+    assert "8000x8000 (64,000,000 pixels)" in by_reason["too_many_pixels"]["message"]
+    assert [r["path"] for r in rejected["files"] if r["reason"] == "unsupported_format"] == [
+        os.path.join(data, "A", "photo.webp"), os.path.join(data, "A", "scan.tif")]
     assert by_reason["corrupt"]["path"] == os.path.join(data, "A", names[0])
     assert by_reason["empty_file"]["path"] == os.path.join(data, "B", names[1])
     assert by_reason["missing_partner"]["path"] == os.path.join(data, "A", names[2])
@@ -100,9 +111,12 @@ def test_bad_inputs_are_counted_with_reasons_never_dropped(tmp_path):
     assert report["ignored"]["files"] == [{"path": os.path.join(data, "A", "notes.txt"),
                                            "reason": "not an image file name (extension)"}]
     written = sum(n for split in report["written"].values() for n in split.values())
-    # 8 good pairs + tiny + tif = 10 pair names; every one is written or rejected.
-    assert written + rejected["count"] == 10 and written == 5
-    assert rejected["fraction"] == pytest.approx(0.5)
+    # 8 good pairs + tiny + tif + webp + huge = 12 pair names; every one is written or rejected.
+    assert written + rejected["count"] == 12 and written == 5
+    assert rejected["fraction"] == pytest.approx(7 / 12)
+    # The limit is an option: 0 lifts it.
+    assert "too_many_pixels" not in _run(data, tmp_path / "out-nolimit", data_kind="paired", min_image_size=16,
+                                          max_pixels=0)["rejected"]["by_reason"]
 
 
 def test_reject_fraction_trips_with_one_clear_line(tmp_path):
@@ -118,6 +132,27 @@ def test_reject_fraction_trips_with_one_clear_line(tmp_path):
     assert json.loads(open(report_path).read())["rejected"]["files"][0]["path"] == str(tmp_path / "ab" / "broken.png")
     # The same data passes when the threshold allows it.
     assert _run(data, tmp_path / "out2", data_kind="paired", max_reject_fraction=0.2)["rejected"]["count"] == 1
+
+
+def test_report_copy_outside_the_artifact_is_what_a_failure_names(tmp_path):
+    data = utils.make_paired_ab(str(tmp_path / "ab"), n=6)
+    (tmp_path / "ab" / "broken.png").write_bytes(b"garbage")
+    reports = tmp_path / "root" / "reports"
+    artifact = tmp_path / "root" / "tfx" / "ImageIngest" / "examples" / "7"
+    with pytest.raises(ingest.IngestionError) as info:
+        _run(data, artifact, data_kind="paired", max_reject_fraction=0.1, report_dir=str(reports))
+    (copy,) = os.listdir(reports)
+    assert re.fullmatch(r"ingest_report-\d{8}T\d{6}Z-7\.json", copy), copy
+    assert str(info.value).endswith(f"the list is in {reports / copy}")
+    with open(reports / copy) as f, open(artifact / ingest.REPORT_FILE) as g:
+        assert json.load(f) == json.load(g)
+    # A successful run leaves its copy too; an unwritable reports folder only costs the copy.
+    report = _run(data, tmp_path / "ok" / "8", data_kind="paired", report_dir=str(reports))
+    assert len(os.listdir(reports)) == 2 and report["rejected"]["count"] == 1
+    (tmp_path / "file").write_text("not a folder")
+    assert _run(data, tmp_path / "ok" / "9", data_kind="paired", report_dir=str(tmp_path / "file" / "r"))
+    with pytest.raises(ValueError, match="`max_pixels` must be an integer >= 0"):
+        ingest.IngestOptions(data_kind="paired", max_pixels=-1)
 
 
 def test_empty_missing_and_all_bad_folders_fail_clearly(tmp_path):

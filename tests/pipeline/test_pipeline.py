@@ -43,6 +43,11 @@ def test_pipeline_wiring(tmp_path):
     assert _exec_property(ingest, "data_kind") == "paired"
     assert _exec_property(ingest, "data_root") == str(tmp_path / "data")
     assert _exec_property(ingest, "data_fingerprint") == configs.data_fingerprint(str(tmp_path / "data"))
+    # The ingestion report's copy goes outside the artifacts, which TFX deletes when an execution fails.
+    assert _exec_property(ingest, "report_dir") == os.path.join(str(tmp_path / "out"), "reports")
+    assert _exec_property(ingest, "max_pixels") == 50_000_000
+    limited = {c.id: c for c in run.build_pipeline(_args(tmp_path, "--max-pixels", "0")).components}
+    assert _exec_property(limited["ImageIngest"], "max_pixels") == 0
 
     assert _exec_property(trainer, "run_fn") == "pipeline.trainer_module.run_fn"
     assert json.loads(_exec_property(trainer, "train_args"))["num_steps"] == 3
