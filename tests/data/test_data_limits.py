@@ -107,11 +107,11 @@ def test_readers_take_the_limit_from_the_data_config(tmp_path):
         make_dataset(ab, "paired", cfg, 1)
 
 
-@pytest.mark.parametrize("name, data, shown", [
+@pytest.mark.parametrize("name, data, shown", [pytest.param(*p, id=p[0]) for p in [
     ("photo.webp", bad_inputs.webp_bytes(), "WebP"), ("photo.HEIC", bad_inputs.iso_media_bytes(b"heic"), "HEIC"),
     ("photo.avif", bad_inputs.iso_media_bytes(b"avif"), "AVIF"), ("scan.tiff", bad_inputs.tiff_bytes(), "TIFF"),
     # Bytes decide too: a WebP renamed .png is still WebP.
-    ("renamed.png", bad_inputs.webp_bytes(), "WebP")])
+    ("renamed.png", bad_inputs.webp_bytes(), "WebP")]])
 def test_undecodable_formats_are_errors_naming_the_file_and_the_supported_ones(tmp_path, name, data, shown):
     root = tmp_path / "d"
     for i in range(2):
