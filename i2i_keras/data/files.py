@@ -45,9 +45,6 @@ def unsupported_reason(format_name: str) -> str:
             f"{SUPPORTED_FORMATS}); convert it to PNG")
 
 
-_TIFF_REASON = unsupported_reason("TIFF")
-
-
 # ----------------------------------------------------------------------------------------------- paths
 
 
