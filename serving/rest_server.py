@@ -58,6 +58,10 @@ _URL_RE = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+)
                      r"(?P<verb>:[a-z]+|/metadata)?/?$")
 
 
+class _BodyTimeout(TimeoutError):
+    """A request body that did not arrive within the read timeout."""
+
+
 class _DeadlineReader(io.RawIOBase):
     """A socket's input with one deadline for everything read until it is moved (not a timeout per recv, which a
     client sending one byte at a time would never hit). `deadline` is a time.monotonic() value; past it, reads
@@ -123,10 +127,12 @@ class RestHandler(http.server.BaseHTTPRequestHandler):
             except OSError:  # idle for too long (TimeoutError), or reset: close without an answer
                 return
             self._reader.deadline = time.monotonic() + self.read_timeout
+            self._answering = False
             try:
                 self.handle_one_request()
             except TimeoutError:
-                self._request_timed_out()
+                if not self._answering:  # reading the request timed out (else writing the answer did)
+                    self._request_timed_out()
                 return
 
     def handle_one_request(self):
@@ -155,45 +161,47 @@ class RestHandler(http.server.BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         try:
-            body = self._read_body()
+            status, reply = self._route(method, self._read_body())
         except ServingError as err:
-            self._reply_error(err)
-            return
-        try:
-            match = _URL_RE.match(self.path.split("?", 1)[0])
-            verb = match and (match.group("verb") or "")
-            if not match or (method, verb) not in {("GET", ""), ("GET", "/metadata"), ("POST", ":predict"),
-                                                   ("POST", ":classify"), ("POST", ":regress")}:
-                raise ServingError(grpc.StatusCode.NOT_FOUND, f"Malformed request: {method} {self.path}",
-                                   code="unknown_route")
-            if verb in (":classify", ":regress"):
-                raise ServingError(grpc.StatusCode.UNIMPLEMENTED, f"the development server implements only "
-                                                                  f":predict, not {verb}")
-            name, label = match.group("name"), match.group("label")
-            version = int(match.group("version")) if match.group("version") else None
-            manager = self.predictor.manager
-            if verb == "":
-                if label is not None:
-                    version = manager.get(name, None, label).version
-                self._reply(200, json.dumps(_message_json(manager.status(name, version)), indent=1).encode())
-            elif verb == "/metadata":
-                servable = manager.get(name, version, label)
-                metadata = metadata_response(servable)
-                signature_map = get_model_metadata_pb2.SignatureDefMap()
-                metadata.metadata[SIGNATURE_DEF_FIELD].Unpack(signature_map)
-                reply = {"model_spec": _message_json(metadata.model_spec),
-                         "metadata": {SIGNATURE_DEF_FIELD: _message_json(signature_map)}}
-                self._reply(200, json.dumps(reply, indent=1).encode())
-            else:
-                self._reply(200, self._predict(name, version, label, body))
-        except ServingError as err:
-            self._reply_error(err)
+            status, reply = err.http_status, json.dumps({"error": err.message}).encode()
+        except _BodyTimeout:  # the body did not arrive in time: answered 408 by handle()
+            raise
         except Exception as err:  # noqa: BLE001 - a bug must not take the server down; report it as TF Serving would
             log.exception("REST request %s %s failed", method, self.path)
-            self._reply(500, json.dumps({"error": f"internal error: {type(err).__name__}: {err}"}).encode())
+            status, reply = 500, json.dumps({"error": f"internal error: {type(err).__name__}: {err}"}).encode()
+        # Written outside the handlers above: a client that stops reading is a timeout, not a server error.
+        self._reply(status, reply, (("Retry-After", "1"),) if status == 503 else ())
+
+    def _route(self, method: str, body: bytes) -> tuple:
+        """(HTTP status, JSON body) of a request whose body has been read."""
+        match = _URL_RE.match(self.path.split("?", 1)[0])
+        verb = match and (match.group("verb") or "")
+        if not match or (method, verb) not in {("GET", ""), ("GET", "/metadata"), ("POST", ":predict"),
+                                               ("POST", ":classify"), ("POST", ":regress")}:
+            raise ServingError(grpc.StatusCode.NOT_FOUND, f"Malformed request: {method} {self.path}",
+                               code="unknown_route")
+        if verb in (":classify", ":regress"):
+            raise ServingError(grpc.StatusCode.UNIMPLEMENTED, f"the development server implements only "
+                                                              f":predict, not {verb}")
+        name, label = match.group("name"), match.group("label")
+        version = int(match.group("version")) if match.group("version") else None
+        manager = self.predictor.manager
+        if verb == "":
+            if label is not None:
+                version = manager.get(name, None, label).version
+            return 200, json.dumps(_message_json(manager.status(name, version)), indent=1).encode()
+        if verb == "/metadata":
+            servable = manager.get(name, version, label)
+            metadata = metadata_response(servable)
+            signature_map = get_model_metadata_pb2.SignatureDefMap()
+            metadata.metadata[SIGNATURE_DEF_FIELD].Unpack(signature_map)
+            reply = {"model_spec": _message_json(metadata.model_spec),
+                     "metadata": {SIGNATURE_DEF_FIELD: _message_json(signature_map)}}
+            return 200, json.dumps(reply, indent=1).encode()
+        return 200, self._predict(name, version, label, body)
 
     def _read_body(self) -> bytes:
-        """The request's body, read within the request's deadline (a TimeoutError propagates: 408). A body over
+        """The request's body, read within the request's deadline (else _BodyTimeout, answered 408). A body over
         the byte budget is read away unstored (so that the client, still sending, sees the answer) and refused."""
         if self.headers.get("Transfer-Encoding"):
             self.close_connection = True  # the body's framing is unknown from here on
@@ -212,7 +220,10 @@ class RestHandler(http.server.BaseHTTPRequestHandler):
             self._discard(size)
             raise _invalid(f"the request body is {size} bytes, over this server's limit of {limit} bytes per "
                            f"request (--max_request_bytes)", code="request_too_large")
-        body = self.rfile.read(size)
+        try:
+            body = self.rfile.read(size)
+        except TimeoutError:
+            raise _BodyTimeout() from None
         if len(body) < size:
             self.close_connection = True
             raise _invalid(f"the request body ended after {len(body)} of the {size} bytes its Content-Length "
@@ -262,13 +273,10 @@ class RestHandler(http.server.BaseHTTPRequestHandler):
         self.log_error("code %d, message %s", code, text)
         self._reply(code, json.dumps({"error": text}).encode())
 
-    def _reply_error(self, err: ServingError) -> None:
-        headers = (("Retry-After", "1"),) if err.http_status == 503 else ()
-        self._reply(err.http_status, json.dumps({"error": err.message}).encode(), headers)
-
     def _reply(self, status: int, body: bytes, headers: tuple = (), write_timeout: Optional[float] = None) -> None:
         """Writes an answer within the write timeout (`read_timeout` unless given); an error answer closes the
         connection."""
+        self._answering = True
         self.connection.settimeout(self.read_timeout if write_timeout is None else write_timeout)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")

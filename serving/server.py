@@ -18,7 +18,7 @@ from .errors import BindError, ConfigError
 from .grpc_service import ModelServicer, PredictionServicer
 from .model_config import model_configs
 from .model_manager import ModelManager
-from .predictor import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_REQUEST_PIXELS, Predictor
+from .predictor import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_REQUEST_BYTES, Predictor
 from .rest_server import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_READ_TIMEOUT, PooledHTTPServer, \
     RestHandler
 
