@@ -171,10 +171,7 @@ def _coerce(value: Any, field_type: Any, where: str) -> Any:
     if base_t == "float":
         if isinstance(value, str):
             # YAML 1.1 reads `1e-3` (no dot) as a string; accept any numeric text for float fields.
-            try:
-                return float(value)
-            except ValueError:
-                pass
+            value = _number_text(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"`{where}` must be a number. Received: {where}={value!r}", code="bad_type")
         return _finite(float(value), where)
@@ -187,6 +184,14 @@ def _coerce(value: Any, field_type: Any, where: str) -> Any:
             raise ConfigError(f"`{where}` must be a list. Received: {where}={value!r}", code="bad_type")
         return list(value)
     return value
+
+
+def _number_text(text: str) -> Any:
+    """`text` as a float when it is numeric text (YAML 1.1 reads `1e-3` as a string), else unchanged."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def _finite(value: float, where: str) -> float:
@@ -281,10 +286,9 @@ def from_dict(raw: dict) -> ExperimentConfig:
         kwargs[name] = dict(value)
     for key, value in kwargs["loss_weights"].items():
         if isinstance(value, str):  # YAML 1.1 reads `1e2` as a string; the method turns numeric text into a float
-            try:
-                _finite(float(value), f"loss_weights.{key}")
-            except ValueError:
-                pass
+            number = _number_text(value)
+            if isinstance(number, float):
+                _finite(number, f"loss_weights.{key}")
     for name, cls in _SECTIONS.items():
         kwargs[name] = _build_section(cls, raw.get(name) or {}, name)
     cfg = ExperimentConfig(**kwargs)
@@ -439,10 +443,7 @@ def _model_option(value: Any, default: Any, where: str) -> Any:
             raise ConfigError(f"`{where}` must be an integer. Received: {where}={value!r}", code="bad_type")
     elif isinstance(default, float):
         if isinstance(value, str):  # YAML 1.1 reads `1e-3` (no dot) as a string
-            try:
-                return _finite(float(value), where)
-            except ValueError:
-                pass
+            value = _number_text(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"`{where}` must be a number. Received: {where}={value!r}", code="bad_type")
         _finite(float(value), where)

@@ -101,3 +101,27 @@ def test_exploding_loss_weight_is_one_line_exit_2_and_nothing_non_finite_is_kept
     for name in os.listdir(out / "checkpoints") if (out / "checkpoints").exists() else []:
         if name.endswith(".json"):
             _strict(out / "checkpoints" / name)
+
+
+def test_skip_step_on_two_replicas_skips_when_one_replica_is_not_finite(tmp_path):
+    """Only the first replica's rows are NaN: both replicas take the same branch (the update is skipped)."""
+    from i2i_keras.data import make_dataset
+    from i2i_keras.training.distribute import strategy_for
+
+    cfg = tiny_config("pix2pix", ["train.steps=3", "train.checkpoint_every=3", "train.sample_every=0",
+                                  "train.eval_batches=0", "train.on_nonfinite=skip_step", "train.batch_size=1"])
+
+    def train(batch_size, skip_batches):
+        ds = make_dataset(None, "paired", cfg.data, batch_size, seed=0, training=True, skip_batches=skip_batches)
+
+        def poison(index, batch):
+            first_row = tf.equal(tf.range(tf.shape(batch["source"])[0]), 0)[:, None, None, None]
+            hit = tf.logical_and(tf.equal(index + skip_batches, 1), first_row)
+            return {**batch, "source": tf.where(hit, np.float32(np.nan), batch["source"])}
+
+        return ds.enumerate().map(poison)
+
+    result = run(cfg, str(tmp_path / "run"), strategy=strategy_for(2), export=False, verbose=0, train_dataset=train)
+    assert result.steps == 3 and result.skipped_steps == 1
+    assert int(result.model.optimizer.iterations.numpy()) == 2
+    assert all(np.isfinite(v.numpy()).all() for v in result.model.variables if v.dtype.startswith("float"))

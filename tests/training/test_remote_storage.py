@@ -90,13 +90,12 @@ def test_run_resume_and_export_on_ram(ram_root):
     np.testing.assert_allclose(served, np.asarray(straight.model.translate(images, mode=mode)), atol=1e-5)
     assert metadata == json.loads(json.dumps(straight.model.metadata()))
 
-    # The run directory on ram:// is recognised: never overwritten, and a finished run is not resumed.
+    # The run directory on ram:// is recognised: never overwritten, and resuming a finished run changes nothing.
     with pytest.raises(RunDirectoryError) as info:
         run(tiny_config("pix2pix", overrides), straight_dir, export=False, verbose=0)
     assert info.value.code == "run_exists" and isinstance(info.value, RunStateError)
-    with pytest.raises(RunDirectoryError) as info:
-        run(tiny_config("pix2pix", overrides), straight_dir, resume=True, export=False, verbose=0)
-    assert info.value.code == "run_finished"
+    finished = run(tiny_config("pix2pix", overrides), straight_dir, resume=True, export=True, verbose=0)
+    assert finished.steps == 4 and finished.export_path == f"{straight_dir}/export/1"
     assert _files(straight_dir) == files
 
     # Interrupted after the step-2 checkpoint, resumed from ram://: the same weights as the uninterrupted run.

@@ -151,13 +151,16 @@ def test_cli_refuses_to_overwrite_a_run_and_resume_needs_one(tmp_path, capsys):
     assert "nothing to resume" in _error_line(capsys)
 
 
-def test_resume_of_a_finished_run_is_refused_before_writing_and_new_lr_applies(tmp_path):
+def test_resume_of_a_finished_run_changes_nothing_a_shorter_one_is_refused_and_new_lr_applies(tmp_path):
     out = str(tmp_path / "r")
     cfg = tiny_config("pix2pix", ["train.steps=2", "train.eval_batches=0", "optim.schedule=constant"])
     run(cfg, out, export=True, verbose=0)
     before = sorted(os.listdir(out)), sorted(os.listdir(os.path.join(out, "export")))
+    assert run(cfg, out, resume=True, export=True, verbose=0).steps == 2  # finishing is idempotent
+    assert (sorted(os.listdir(out)), sorted(os.listdir(os.path.join(out, "export")))) == before
+    shorter = tiny_config("pix2pix", ["train.steps=1", "train.eval_batches=0", "optim.schedule=constant"])
     with pytest.raises(RunDirectoryError, match="already at step 2") as info:
-        run(cfg, out, resume=True, export=True, verbose=0)
+        run(shorter, out, resume=True, export=True, verbose=0)
     assert info.value.code == "run_finished"
     assert (sorted(os.listdir(out)), sorted(os.listdir(os.path.join(out, "export")))) == before
     longer = tiny_config("pix2pix", ["train.steps=3", "train.eval_batches=0", "optim.schedule=constant",
