@@ -2,7 +2,8 @@
 
 Without `--config`, `configs/<method>/default.yaml` is used; without `--data`, the embedded default data set that
 fits the method's data kind. `--output` may be a local folder or a URL that TensorFlow's file systems serve
-(gs://bucket/run, ...). Nothing in an existing run directory is overwritten unless `--resume` continues it.
+(gs://bucket/run, ...). Nothing in an existing run directory is overwritten unless `--resume` continues it;
+`--resume` on a run killed after its last checkpoint writes only what is missing (idempotent).
 
 Exit status: 0 on success; 2 with one `error: <message>` line on stderr for bad input or run state (the library's
 `I2IError`s: config, data, run directory, checkpoint); 1 for anything else, which is a defect: its traceback is shown,
@@ -30,8 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help="per-replica batch size (train.batch_size)")
     p.add_argument("--image-size", type=int, help="crop size; resize size follows the papers' 286/256 ratio")
     p.add_argument("--output", help="run directory (default: runs/<method>-<time>)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --output from its latest checkpoint")
-    p.add_argument("--devices", type=int, help="replicas: GPUs to use, or logical CPU devices when there is no GPU")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --output from its newest readable checkpoint; a run already at its "
+                        "last step gets only its missing outputs (metrics.json, model.keras, export)")
+    p.add_argument("--devices", type=int,
+                   help="replicas (>= 1): GPUs to use (all when omitted), or logical CPU devices when there is no GPU")
     p.add_argument("--mixed-precision", choices=["float32", "mixed_bfloat16", "mixed_float16"],
                    help="dtype policy (train.mixed_precision)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
