@@ -5,7 +5,8 @@ A checkpoint is `ckpt-<step>.npz` plus `ckpt-<step>.json` (variable paths, shape
 written to a temporary name (`ckpt-<step>.npz.tmp`, removed by the loop when a run starts or resumes) and renamed,
 so an interrupted save never corrupts the latest good checkpoint. A state holding NaN or infinity is never written
 (`NonFiniteError`), so the newest checkpoint is always the last finite one. `restore_newest` resumes from the
-newest checkpoint that can be read, past truncated or unreadable newer ones. All file access goes through `tf.io.gfile` (`i2i_keras.storage`): the directory may be a URL such as gs://bucket/run.
+newest checkpoint that can be read, past truncated or unreadable newer ones. All file access goes through
+`tf.io.gfile` (`i2i_keras.storage`): the directory may be a URL such as gs://bucket/run.
 """
 
 from __future__ import annotations

@@ -242,7 +242,6 @@ def compile_model(model, cfg: ExperimentConfig) -> None:
     model.compile(optimizer=g_opt, d_optimizer=d_opt)
 
 
-
 def run(cfg: ExperimentConfig, output_dir: str, *, resume: bool = False, strategy=None, export: bool = True,
         verbose: Optional[int] = None, train_dataset=None, eval_dataset=None,
         extra_callbacks: Optional[list] = None) -> TrainResult:

@@ -11,7 +11,6 @@ import pytest
 
 from i2i_keras.errors import RunStateError
 from i2i_keras.train import main
-from i2i_keras.training import checkpoint
 from i2i_keras.training.loop import RunDirectoryError, run
 from tests.helpers import TINY, tiny_config
 
