@@ -68,6 +68,9 @@ class DataConfig:
     # Super-resolution: the high-res crop is downscaled by this factor to make the low-res input.
     scale: int = 4
     shuffle_buffer: int = 512
+    # Images whose header declares more pixels than this are refused before decoding (0: no limit): a 2 MB PNG can
+    # declare 40000x40000 pixels and exhaust memory when decoded.
+    max_pixels: int = 50_000_000
 
 
 @dataclasses.dataclass
@@ -330,8 +333,11 @@ def validate(cfg: ExperimentConfig) -> None:
     if d.preprocess == "resize_and_crop" and d.load_size < d.crop_size:
         raise ConfigError(
             f"`data.load_size` must be >= `data.crop_size` for resize_and_crop. "
-            f"Received: data.load_size={d.load_size}, data.crop_size={d.crop_size}"
+            f"Received: data.load_size={d.load_size}, data.crop_size={d.crop_size}", code="bad_value"
         )
+    if d.max_pixels < 0:
+        raise ConfigError(f"`data.max_pixels` must be >= 0 (0: no limit). Received: data.max_pixels={d.max_pixels!r}",
+                          code="bad_value")
     if not 0.0 <= o.decay_start <= 1.0:
         raise ConfigError(f"`optim.decay_start` must be in [0, 1]. Received: optim.decay_start={o.decay_start!r}",
                           code="bad_value")

@@ -18,8 +18,7 @@ Rules (`check_blessing`; every rule is one row of the returned checks, the model
   infinity never regresses (+inf vs +inf: 0), one at the worst infinity always does against a finite baseline.
   NaN or None in the candidate or the baseline fails the check. Without a baseline the check passes and says so.
 
-JSON (`json_safe`, `to_json`): strict JSON (``allow_nan=False``). Non-finite floats are written as the strings
-``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` (what ``float()`` reads back), never as bare NaN / Infinity tokens.
+JSON: `i2i_keras.strict_json` (re-exported here as `json_safe`, `to_json`).
 
 Invalid thresholds are `ConfigError`s with codes ``bad_thresholds`` (not a dict), ``unknown_metric``,
 ``unknown_check`` and ``bad_threshold`` (not a finite number, negative ``max_regression``, lower above upper).
@@ -27,15 +26,15 @@ Invalid thresholds are `ConfigError`s with codes ``bad_thresholds`` (not a dict)
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any, Mapping, Optional
 
 from i2i_keras.errors import ConfigError
+from i2i_keras.strict_json import NON_FINITE_NOTE  # noqa: F401  (re-exported for reports)
+from i2i_keras.strict_json import json_safe  # noqa: F401
+from i2i_keras.strict_json import to_json  # noqa: F401
 
 CHECKS = ("lower_bound", "upper_bound", "max_regression")
-NON_FINITE_STRINGS = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
-NON_FINITE_NOTE = 'non-finite numbers are written as the strings "NaN", "Infinity" and "-Infinity"'
 
 
 def _kind_metrics(data_kind: Any) -> tuple:
@@ -169,30 +168,3 @@ def check_blessing(metrics: Mapping[str, Any], thresholds: Mapping[str, Mapping[
                 row["passed"] = value >= limit if check == "lower_bound" else value <= limit
             checks.append(row)
     return all(c["passed"] for c in checks), checks
-
-
-def json_safe(obj: Any) -> Any:
-    """`obj` with every non-finite float replaced by ``"NaN"`` / ``"Infinity"`` / ``"-Infinity"`` (dicts, lists,
-    tuples and numpy scalars walked; other values as they are)."""
-    if isinstance(obj, bool) or obj is None or isinstance(obj, (str, int)):
-        return obj
-    if isinstance(obj, float) or (hasattr(obj, "dtype") and getattr(obj, "ndim", None) == 0):
-        try:
-            value = float(obj)
-        except (TypeError, ValueError):
-            return obj
-        if math.isfinite(value):
-            return value if isinstance(obj, float) or getattr(obj.dtype, "kind", "f") == "f" else obj.item()
-        return NON_FINITE_STRINGS["nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")]
-    if isinstance(obj, Mapping):
-        return {k: json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if hasattr(obj, "tolist"):  # numpy arrays
-        return json_safe(obj.tolist())
-    return obj
-
-
-def to_json(obj: Any, **kwargs: Any) -> str:
-    """Strict JSON of `obj` (`json_safe`, then ``json.dumps(..., allow_nan=False)``)."""
-    return json.dumps(json_safe(obj), allow_nan=False, **kwargs)

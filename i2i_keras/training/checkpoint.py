@@ -25,6 +25,7 @@ import numpy as np
 
 from i2i_keras.errors import RunStateError
 from i2i_keras import storage
+from i2i_keras import strict_json
 from i2i_keras.training import nonfinite
 
 logger = logging.getLogger("i2i_keras")
@@ -73,7 +74,7 @@ def save(model, directory: str, step: int, config: Optional[dict] = None, keep: 
     path = storage.join(directory, f"ckpt-{int(step):08d}.npz")
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    storage.write_atomic(path[:-4] + ".json", nonfinite.dumps(manifest, indent=1))
+    storage.write_atomic(path[:-4] + ".json", strict_json.dumps(manifest, indent=1))
     storage.write_atomic(path, buffer.getvalue())  # the .npz appears last: its presence marks a complete checkpoint
     for old in list_checkpoints(directory)[:-keep]:
         for suffix in (".npz", ".json"):

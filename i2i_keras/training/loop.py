@@ -45,6 +45,7 @@ from i2i_keras.errors import RunStateError
 from i2i_keras.methods.base import build_model
 from i2i_keras.training import callbacks as cb
 from i2i_keras import storage
+from i2i_keras import strict_json
 from i2i_keras.training import checkpoint, nonfinite
 from i2i_keras.training.schedules import make_optimizer
 
@@ -404,7 +405,7 @@ def _write_outputs(model, cfg, output_dir, eval_dataset, log_dir, export, *, his
         summary = {"step": steps_done, "history": history, "evaluation": metrics}
         if skipped is not None:
             summary["skipped_steps"] = int(skipped)
-        storage.write_atomic(metrics_path, nonfinite.dumps(summary, indent=1))
+        storage.write_atomic(metrics_path, strict_json.dumps(summary, indent=1))
 
     keras_path = storage.join(output_dir, "model.keras")
     if not (only_missing and storage.exists(keras_path)):

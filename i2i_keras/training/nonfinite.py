@@ -71,26 +71,3 @@ def check_finite_state(model, step: int, what: str) -> None:
         raise NonFiniteError(f"step {step}: the training state is not finite ({name} holds NaN or infinity); "
                              f"{what} was not written. Lower the learning rates or loss weights.",
                              code="non_finite_state")
-
-
-def json_safe(value):
-    """`value` with every non-finite float replaced by None and numpy scalars/arrays made plain Python, so that
-    ``json.dumps(..., allow_nan=False)`` succeeds (strict JSON that any parser reads)."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return json_safe(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def dumps(value, **kwargs) -> str:
-    """Strict JSON of `value` (non-finite numbers become null)."""
-    import json
-
-    return json.dumps(json_safe(value), allow_nan=False, **kwargs)

@@ -84,7 +84,7 @@ def test_metrics_json_is_strict_when_the_evaluation_is_not_finite(tmp_path):
         lambda b: {**b, "target": b["target"] * np.nan})
     run(cfg, str(tmp_path / "run"), export=False, verbose=0, eval_dataset=evaluation)
     metrics = _strict(tmp_path / "run" / "metrics.json")
-    assert metrics["evaluation"]["g_l1"] is None and metrics["step"] == 1
+    assert metrics["evaluation"]["g_l1"] == "NaN" and metrics["step"] == 1  # strict JSON: i2i_keras.strict_json
 
 
 def test_exploding_loss_weight_is_one_line_exit_2_and_nothing_non_finite_is_kept(tmp_path, capsys):
