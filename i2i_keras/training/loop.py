@@ -224,7 +224,9 @@ def make_datasets(cfg: ExperimentConfig, data_kind: str, global_batch: int, skip
         evaluation = make_dataset(eval_spec, data_kind, cfg.data, global_batch, seed=cfg.train.seed,
                                   training=False, split="test")
     except DataError as e:
-        if cfg.data.eval_spec:
+        # Only a missing test/val split means "evaluate on the training images"; anything else wrong with the
+        # evaluation data (a corrupt image in test/) is an error, never a silent switch to other images.
+        if cfg.data.eval_spec or e.code != "no_split":
             raise
         logger.warning("No separate evaluation split (%s); evaluating on the training images.", e)
         evaluation = make_dataset(eval_spec, data_kind, cfg.data, global_batch, seed=cfg.train.seed,
