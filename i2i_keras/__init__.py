@@ -1,11 +1,13 @@
 """i2i_keras: image-to-image translation methods as Keras 3 models, with one training and serving contract."""
 
 import os as _os
+import sys as _sys
 import warnings as _warnings
 
-# TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notices) would bury the CLIs' one-line errors; users can
-# still set TF_CPP_MIN_LOG_LEVEL themselves before importing.
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's C++ start-up chatter (CUDA plugin registration "errors", oneDNN notices) would bury the CLIs' one-line
+# errors: hidden unless `--debug` is on the command line. TensorFlow's real failures still reach Python as
+# exceptions; set TF_CPP_MIN_LOG_LEVEL yourself before importing to see its C++ log.
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if "--debug" in _sys.argv else "3")
 # google-api-core (pulled in by TensorFlow's dependencies) warns on every import under Python 3.10, which TFX 1.16
 # requires; the warning is about Google's support window, not about this code.
 _warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.api_core")

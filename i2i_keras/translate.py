@@ -40,7 +40,6 @@ import os
 import sys
 from typing import Optional
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from i2i_keras import storage  # noqa: E402  (after the log level: importing it loads TensorFlow)
 from i2i_keras.data import files as _files  # noqa: E402

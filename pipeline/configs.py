@@ -41,11 +41,14 @@ def resolve_experiment(method: str, config_path: Optional[str] = None, overrides
                        steps: Optional[int] = None) -> ExperimentConfig:
     """The experiment config of a pipeline run: `config_path` (default ``configs/<method>/default.yaml``) with
     ``--set`` overrides and ``--steps``; validated now, before any component runs."""
+    from i2i_keras.registry import get_method
+
+    get_method(method)  # an unknown method is named as such, before any default config is looked for
     path = config_path or default_config_path(method)
     cfg = load_config(path, overrides=list(overrides or []), method=method)
     if steps is not None:
         if steps <= 0:
-            raise ConfigError(f"--steps must be positive. Received: {steps}")
+            raise ConfigError(f"--steps must be positive. Received: {steps}", code="bad_value")
         cfg.train.steps = int(steps)
     # The Trainer reads the ingested TFRecords; a data spec in the config would be ignored, so say so by clearing it.
     cfg.data.spec = None
