@@ -75,3 +75,29 @@ def assert_learns_unpaired_translation(model, train, test, steps):
     to_a = np.abs(fake_b.mean(0) - real_a.mean(0)).mean()
     a_to_b = np.abs(real_a.mean(0) - real_b.mean(0)).mean()
     assert to_b < to_a and to_b < a_to_b, (to_b, to_a, a_to_b)
+
+
+def interrupt_at(step):
+    """A Keras callback that simulates a crash (KeyboardInterrupt) right after training step `step`, i.e. after its
+    checkpoint was written."""
+    import keras
+
+    class InterruptAt(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if int(self.model.train_steps.numpy()) == step:
+                raise KeyboardInterrupt("simulated interruption")
+
+    return InterruptAt()
+
+
+def save_saved_model_without_bytes_signatures(path):
+    """A SavedModel with only a `serving_default` that echoes strings: loadable, but not an i2i_keras export."""
+
+    class Bare(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+        def serve(self, images):
+            return {"images": images}
+
+    bare = Bare()
+    tf.saved_model.save(bare, str(path), signatures={"serving_default": bare.serve})
+    return str(path)

@@ -12,6 +12,7 @@ from i2i_keras.data import transforms
 from i2i_keras.export import export_for_serving
 from i2i_keras.registry import get_method
 from i2i_keras.translate import build_parser, main
+from tests.helpers import save_saved_model_without_bytes_signatures
 
 
 def _write_png(path, height, width, channels=3, seed=0):
@@ -322,13 +323,7 @@ def test_loads_with_the_evaluators_loader(exported, tmp_path, capsys, monkeypatc
 
 
 def test_saved_model_without_bytes_signatures_is_one_error_line(tmp_path, capsys):
-    class Bare(tf.Module):
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-        def serve(self, images):
-            return {"images": images}
-
-    bare = Bare()
-    tf.saved_model.save(bare, str(tmp_path / "bare"), signatures={"serving_default": bare.serve})
+    save_saved_model_without_bytes_signatures(tmp_path / "bare")
     good = _write_png(tmp_path / "good.png", 8, 8)
     assert main(["--model", str(tmp_path / "bare"), "--input", good, "--output", str(tmp_path / "out.png")]) == 2
     lines = _error_lines(capsys)

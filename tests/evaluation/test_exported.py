@@ -13,6 +13,7 @@ from i2i_keras.evaluation.exported import ServedModel
 from i2i_keras.evaluation.exported import output_scale_of
 from i2i_keras.evaluation.exported import resolve_export
 from tests.evaluation import toys
+from tests.helpers import save_saved_model_without_bytes_signatures
 
 
 @pytest.fixture(scope="module")
@@ -68,13 +69,7 @@ def test_error_codes(two_modes, tmp_path):
     (tmp_path / "broken" / "saved_model.pb").write_bytes(b"not a protobuf")
     cases.append((str(tmp_path / "broken"), "unloadable_model"))
 
-    class Bare(tf.Module):
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-        def serve(self, images):
-            return {"images": images}
-
-    bare = Bare()
-    tf.saved_model.save(bare, str(tmp_path / "bare"), signatures={"serving_default": bare.serve})
+    save_saved_model_without_bytes_signatures(tmp_path / "bare")
     cases.append((str(tmp_path / "bare"), "no_bytes_signature"))
     for path, code in cases:
         with pytest.raises(RequestError) as info:

@@ -24,10 +24,10 @@ pytest.importorskip("tensorflow_serving", reason="the serving tests need tensorf
 import grpc  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tensorflow.core.framework import tensor_pb2, types_pb2  # noqa: E402
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc  # noqa: E402
+from tensorflow_serving.apis import prediction_service_pb2_grpc  # noqa: E402
 
 from serving.dev_server import start_server  # noqa: E402
-from tests.serving.tiny_models import decode, inverted, png, png_header, save_invert_model  # noqa: E402
+from tests.serving.tiny_models import decode, grpc_request, inverted, png, png_header, save_invert_model  # noqa: E402,E501
 
 GOOD_BOUND_S = 5.0
 READ_TIMEOUT_S = 1.0
@@ -62,16 +62,6 @@ def http(srv, path, body=None, timeout=GOOD_BOUND_S):
             return reply.status, reply.read()
     except urllib.error.HTTPError as err:
         return err.code, err.read()
-
-
-def grpc_request(model="m", signature="serving_default", **inputs):
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = model
-    request.model_spec.signature_name = signature
-    for name, value in inputs.items():
-        request.inputs[name].CopyFrom(value if isinstance(value, tensor_pb2.TensorProto)
-                                      else tf.make_tensor_proto(value))
-    return request
 
 
 def raw_exchange(srv, data, half_close=False, seconds=READ_TIMEOUT_S + 4):

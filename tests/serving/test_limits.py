@@ -19,12 +19,12 @@ pytest.importorskip("tensorflow_serving", reason="the serving tests need tensorf
 import grpc  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tensorflow.core.framework import tensor_pb2, types_pb2  # noqa: E402
-from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc  # noqa: E402
+from tensorflow_serving.apis import get_model_metadata_pb2, prediction_service_pb2_grpc  # noqa: E402
 
 from serving import dev_server, grpc_service  # noqa: E402
 from serving.errors import ConfigError  # noqa: E402
 from serving.predictor import Predictor  # noqa: E402
-from tests.serving.tiny_models import decode, inverted, png, png_header, save_invert_model  # noqa: E402
+from tests.serving.tiny_models import decode, grpc_request, inverted, png, png_header, save_invert_model  # noqa: E402,E501
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 
@@ -83,16 +83,6 @@ def rest_good(srv, data, model="m", timeout=5.0):
     assert status == 200, raw
     out = json.loads(raw.decode("latin-1"))["predictions"][0].encode("latin-1")
     np.testing.assert_array_equal(decode(out), inverted(data))
-
-
-def grpc_request(model="m", signature="serving_default", **inputs):
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = model
-    request.model_spec.signature_name = signature
-    for name, value in inputs.items():
-        request.inputs[name].CopyFrom(value if isinstance(value, tensor_pb2.TensorProto)
-                                      else tf.make_tensor_proto(value))
-    return request
 
 
 def declared_float(shape):

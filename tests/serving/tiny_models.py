@@ -59,3 +59,17 @@ def png_header(width, height):
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr
             + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr) & 0xFFFFFFFF))
+
+
+def grpc_request(model="m", signature="serving_default", **inputs):
+    """A PredictRequest for `model`/`signature`; inputs are TensorProtos or anything `tf.make_tensor_proto` takes."""
+    from tensorflow.core.framework import tensor_pb2
+    from tensorflow_serving.apis import predict_pb2
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model
+    request.model_spec.signature_name = signature
+    for name, value in inputs.items():
+        request.inputs[name].CopyFrom(value if isinstance(value, tensor_pb2.TensorProto)
+                                      else tf.make_tensor_proto(value))
+    return request

@@ -11,7 +11,6 @@ import os
 import uuid
 import zipfile
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -21,21 +20,9 @@ from i2i_keras.export import load_exported
 from i2i_keras import storage
 from i2i_keras.training import checkpoint
 from i2i_keras.training.loop import RunDirectoryError, run
-from tests.helpers import tiny_config
+from tests.helpers import interrupt_at, tiny_config
 
 gfile = tf.io.gfile
-
-
-class _Interrupt(keras.callbacks.Callback):
-    """Simulates a crash right after the step-`at` checkpoint was written."""
-
-    def __init__(self, at):
-        super().__init__()
-        self.at = at
-
-    def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.train_steps.numpy()) == self.at:
-            raise KeyboardInterrupt("simulated interruption")
 
 
 @pytest.fixture
@@ -101,7 +88,7 @@ def test_run_resume_and_export_on_ram(ram_root):
     # Interrupted after the step-2 checkpoint, resumed from ram://: the same weights as the uninterrupted run.
     resumed_dir = f"{root}/resumed"
     with pytest.raises(KeyboardInterrupt):
-        run(tiny_config("pix2pix", overrides), resumed_dir, export=False, verbose=0, extra_callbacks=[_Interrupt(2)])
+        run(tiny_config("pix2pix", overrides), resumed_dir, export=False, verbose=0, extra_callbacks=[interrupt_at(2)])
     assert checkpoint.latest(f"{resumed_dir}/checkpoints") == f"{resumed_dir}/checkpoints/ckpt-00000002.npz"
     resumed = run(tiny_config("pix2pix", overrides), resumed_dir, resume=True, export=False, verbose=0).model
     assert int(resumed.train_steps.numpy()) == int(resumed.optimizer.iterations.numpy()) == 4

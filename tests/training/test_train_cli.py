@@ -11,19 +11,7 @@ from i2i_keras.errors import RunStateError
 from i2i_keras.train import main
 from i2i_keras.training import checkpoint
 from i2i_keras.training.loop import RunDirectoryError, run
-from tests.helpers import TINY, tiny_config
-
-
-class _Interrupt(keras.callbacks.Callback):
-    """Simulates a crash right after the step-`at` checkpoint was written."""
-
-    def __init__(self, at):
-        super().__init__()
-        self.at = at
-
-    def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.train_steps.numpy()) == self.at:
-            raise KeyboardInterrupt("simulated interruption")
+from tests.helpers import TINY, interrupt_at, tiny_config
 
 
 @pytest.mark.parametrize("method,extra", [
@@ -38,7 +26,7 @@ def test_interrupted_and_resumed_run_equals_uninterrupted_run(method, extra, tmp
 
     cfg = tiny_config(method, overrides)
     with pytest.raises(KeyboardInterrupt):
-        run(cfg, str(tmp_path / "resumed"), export=False, verbose=0, extra_callbacks=[_Interrupt(3)])
+        run(cfg, str(tmp_path / "resumed"), export=False, verbose=0, extra_callbacks=[interrupt_at(3)])
     assert checkpoint.latest(str(tmp_path / "resumed" / "checkpoints")).endswith("ckpt-00000003.npz")
     cfg = tiny_config(method, overrides)
     resumed = run(cfg, str(tmp_path / "resumed"), resume=True, export=False, verbose=0).model
