@@ -27,7 +27,7 @@ from tensorflow.core.framework import tensor_pb2, types_pb2  # noqa: E402
 from tensorflow_serving.apis import prediction_service_pb2_grpc  # noqa: E402
 
 from serving.dev_server import start_server  # noqa: E402
-from tests.serving.tiny_models import decode, grpc_request, inverted, png, png_header, save_invert_model  # noqa: E402,E501
+from tests.serving.tiny_models import decode, grpc_request, inverted, png, png_header, read_until_closed, save_invert_model  # noqa: E402,E501
 
 GOOD_BOUND_S = 5.0
 READ_TIMEOUT_S = 1.0
@@ -72,19 +72,7 @@ def raw_exchange(srv, data, half_close=False, seconds=READ_TIMEOUT_S + 4):
             sock.sendall(data)
         if half_close:
             sock.shutdown(socket.SHUT_WR)
-        sock.settimeout(0.2)
-        chunks, deadline = [], time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            try:
-                chunk = sock.recv(65536)
-            except socket.timeout:
-                continue
-            except ConnectionResetError:
-                break
-            if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
-        return None if time.monotonic() >= deadline else b"".join(chunks)
+        return read_until_closed(sock, seconds)
 
 
 def http_error(raw):

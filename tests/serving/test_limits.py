@@ -24,7 +24,7 @@ from tensorflow_serving.apis import get_model_metadata_pb2, prediction_service_p
 from serving import dev_server, grpc_service  # noqa: E402
 from serving.errors import ConfigError  # noqa: E402
 from serving.predictor import Predictor  # noqa: E402
-from tests.serving.tiny_models import decode, grpc_request, inverted, png, png_header, save_invert_model  # noqa: E402,E501
+from tests.serving.tiny_models import decode, grpc_request, inverted, png, png_header, read_until_closed, save_invert_model  # noqa: E402,E501
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 
@@ -130,23 +130,6 @@ def partial_body(srv, model="m"):
     sock.sendall(f"POST /v1/models/{model}:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n".encode()
                  + b'{"instance')
     return sock
-
-
-def read_until_closed(sock, seconds=5.0):
-    """Everything the server sends until it closes the connection (or `seconds` pass: then None)."""
-    sock.settimeout(0.2)
-    chunks, deadline = [], time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            chunk = sock.recv(65536)
-        except socket.timeout:
-            continue
-        except ConnectionResetError:
-            return b"".join(chunks)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-    return None
 
 
 def parse_response(raw):

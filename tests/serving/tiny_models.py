@@ -73,3 +73,23 @@ def grpc_request(model="m", signature="serving_default", **inputs):
         request.inputs[name].CopyFrom(value if isinstance(value, tensor_pb2.TensorProto)
                                       else tf.make_tensor_proto(value))
     return request
+
+
+def read_until_closed(sock, seconds=5.0):
+    """Everything the server sends until it closes the connection (or `seconds` pass: then None)."""
+    import socket
+    import time
+
+    sock.settimeout(0.2)
+    chunks, deadline = [], time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            continue
+        except ConnectionResetError:
+            return b"".join(chunks)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+    return None
