@@ -97,11 +97,10 @@ def glob(pattern: str) -> list:
 def read_bytes(path: str) -> bytes:
     """The bytes of a file; DataError ``file_not_found`` / ``unreadable``."""
     try:
-        with tf.io.gfile.GFile(path, "rb") as f:
-            return f.read()
+        return storage.read_bytes(path)
     except tf.errors.NotFoundError:
         raise DataError(path, "file not found", code="file_not_found") from None
-    except (tf.errors.OpError, OSError) as e:
+    except storage.IO_ERRORS as e:
         raise DataError(path, f"cannot read the file: {decoder_message(e)}", code="unreadable") from None
 
 
