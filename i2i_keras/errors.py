@@ -13,6 +13,7 @@ built-in types keeps working; but catching ``ValueError`` to mean "bad input" is
 | `DataError` | an image, folder, spec or record set | ``empty_file``, ``corrupt``, ``folder_not_found`` |
 | `RequestError` | an inference request (images, modes, extra inputs, an export) | ``unknown_mode``, ``bad_input`` |
 | `RunStateError` | a run directory or checkpoint that cannot be used | ``run_exists``, ``bad_checkpoint`` |
+| `WeightsUnavailable` | pretrained weights that are asked for and absent | ``weights_unavailable``, ``bad_weights`` |
 """
 
 from __future__ import annotations
@@ -79,6 +80,13 @@ class RunStateError(I2IError, RuntimeError):
     """A run directory or checkpoint cannot be used as asked (exists already, finished, corrupt)."""
 
     default_code = "invalid_run_state"
+
+
+class WeightsUnavailable(I2IError, ValueError):
+    """Pretrained weights (VGG, LPIPS heads, the FID Inception network) that a config or metric needs are not on
+    this machine or not usable; the message says where they were looked for and how to get them."""
+
+    default_code = "weights_unavailable"
 
 
 BUG_LINE = "i2i_keras: this is a bug, please report it with the traceback above"
