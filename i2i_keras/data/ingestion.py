@@ -25,7 +25,11 @@ import hashlib
 import os
 from typing import Any, Optional
 
+import numpy as np
+import tensorflow as tf
+
 from i2i_keras.data import files
+from i2i_keras.data import schema
 from i2i_keras.errors import DataError
 
 SPLITS = ("train", "eval")
@@ -72,6 +76,85 @@ class IngestPlan:
 def reject(path: str, reason: str, message: str, **extra: Any) -> dict:
     """A reject record of the ingestion report: the file, a reason code and a one-line message."""
     return {"path": path, "reason": reason, "message": " ".join(str(message).split()), **extra}
+
+
+class CandidateRejected(Exception):
+    """A candidate's file cannot make an example; ``record`` is its reject record (`reject`)."""
+
+    def __init__(self, record: dict):
+        super().__init__(record["message"])
+        self.record = record
+
+
+def _decode_keep_depth(data: bytes) -> np.ndarray:
+    """Pixels of an encoded image with its own channel count and bit depth (16-bit PNGs stay 16-bit)."""
+    is_png16 = data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 24 and data[24] == 16
+    if is_png16:
+        return tf.io.decode_png(data, channels=0, dtype=tf.uint16).numpy()
+    return tf.io.decode_image(data, channels=0, dtype=tf.uint8, expand_animations=False).numpy()
+
+
+def _target_size_ok(source: tuple, target: tuple, scale: Optional[int]) -> bool:
+    """Whether a pair's target has `scale` times its source's height and width (None: any one integer factor)."""
+    (sh, sw), (th, tw) = source[:2], target[:2]
+    if scale is None:
+        return th % sh == 0 and tw % sw == 0 and th // sh == tw // sw
+    return (th, tw) == (sh * scale, sw * scale)
+
+
+def _read_checked(path: str, max_pixels: int) -> tuple:
+    try:
+        data = files.read_bytes(path)
+    except DataError as e:
+        raise CandidateRejected(reject(path, "unreadable", e.reason)) from None
+    try:
+        shape = files.check_image_bytes(path, data, max_pixels)
+    except DataError as e:
+        raise CandidateRejected(reject(path, e.code, e.reason)) from None
+    return data, shape
+
+
+def _check_size(path: str, height: int, width: int, min_size: int, what: str = "image") -> None:
+    if height < min_size or width < min_size:
+        raise CandidateRejected(reject(path, "too_small", f"{what} is {height}x{width}, smaller than "
+                                                          f"min_image_size={min_size}"))
+
+
+def encode_candidate(c: Candidate, min_size: int = 1, max_pixels: int = files.DEFAULT_MAX_PIXELS) -> dict:
+    """Reads and fully validates the file(s) of one candidate -> the features of its example (the keyword
+    arguments of `schema.encode_example`, without ``filename``). The pipeline's Beam ingestion and the evaluate
+    CLI's folder reader both call it, so a folder is read the same way by both.
+
+    Raises:
+        CandidateRejected: with the reject record (reason codes of `files.check_image_bytes`, ``unreadable``,
+            ``too_small``, ``odd_ab_width``, ``pair_size_mismatch``).
+    """
+    if c.kind == "ab":
+        data, (h, w, ch) = _read_checked(c.paths[0], max_pixels)
+        if w % 2:
+            raise CandidateRejected(reject(c.paths[0], "odd_ab_width", f"AB image width {w} is odd; an AB image is "
+                                           f"source and target side by side, two halves of equal width"))
+        _check_size(c.paths[0], h, w // 2, min_size, "AB half")
+        pixels = _decode_keep_depth(data)
+        return {schema.SOURCE: schema.encode_png(pixels[:, : w // 2]),
+                schema.TARGET: schema.encode_png(pixels[:, w // 2:]),
+                schema.HEIGHT: h, schema.WIDTH: w // 2, schema.CHANNELS: ch}
+    if c.kind == "pair":
+        (src, s_shape), (tgt, t_shape) = (_read_checked(p, max_pixels) for p in c.paths)
+        for path, shape in zip(c.paths, (s_shape, t_shape)):
+            _check_size(path, shape[0], shape[1], min_size)
+        if not _target_size_ok(s_shape, t_shape, c.target_scale):
+            expected = ("the same size" if c.target_scale == 1 else
+                        f"{c.target_scale} times its size" if c.target_scale else "an integer multiple of its size")
+            raise CandidateRejected(reject(c.paths[1], "pair_size_mismatch", f"image is {t_shape[0]}x{t_shape[1]} "
+                                           f"but its partner {c.paths[0]} is {s_shape[0]}x{s_shape[1]}; the target "
+                                           f"must have {expected}"))
+        return {schema.SOURCE: src, schema.TARGET: tgt, schema.HEIGHT: s_shape[0], schema.WIDTH: s_shape[1],
+                schema.CHANNELS: s_shape[2]}
+    data, (h, w, ch) = _read_checked(c.paths[0], max_pixels)
+    _check_size(c.paths[0], h, w, min_size)
+    return {schema.IMAGE: data, schema.DOMAIN: c.domain, schema.LABEL: list(c.label) if c.label else None,
+            schema.LABEL_MODE: c.label_mode, schema.HEIGHT: h, schema.WIDTH: w, schema.CHANNELS: ch}
 
 
 def split_of(key: str, eval_fraction: float) -> str:

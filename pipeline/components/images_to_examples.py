@@ -12,10 +12,9 @@ import logging
 import math
 import os
 import time
-from typing import Any, Iterable, Iterator, Optional, Tuple
+from typing import Any, Iterable, Iterator, Optional
 
 import apache_beam as beam
-import numpy as np
 import tensorflow as tf
 
 from i2i_keras import storage
@@ -24,9 +23,10 @@ from i2i_keras.data import kinds
 from i2i_keras.data import schema
 from i2i_keras.data.ingestion import SPLITS  # noqa: F401  (re-exported for the component)
 from i2i_keras.data.ingestion import Candidate  # noqa: F401
+from i2i_keras.data.ingestion import CandidateRejected
 from i2i_keras.data.ingestion import IngestPlan  # noqa: F401
+from i2i_keras.data.ingestion import encode_candidate
 from i2i_keras.data.ingestion import plan_folder
-from i2i_keras.data.ingestion import reject as _reject
 from i2i_keras.data.ingestion import split_of  # noqa: F401
 from i2i_keras.errors import ConfigError
 from i2i_keras.errors import DataError
@@ -112,28 +112,6 @@ def classify(error: DataError) -> str:
     return error.code
 
 
-def _decode_keep_depth(data: bytes) -> np.ndarray:
-    """Pixels of an encoded image with its own channel count and bit depth (16-bit PNGs stay 16-bit)."""
-    is_png16 = data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 24 and data[24] == 16
-    if is_png16:
-        return tf.io.decode_png(data, channels=0, dtype=tf.uint16).numpy()
-    return tf.io.decode_image(data, channels=0, dtype=tf.uint8, expand_animations=False).numpy()
-
-
-def _target_size_ok(source: tuple, target: tuple, scale: Optional[int]) -> bool:
-    """Whether a pair's target has `scale` times its source's height and width (None: any one integer factor)."""
-    (sh, sw), (th, tw) = source[:2], target[:2]
-    if scale is None:
-        return th % sh == 0 and tw % sw == 0 and th // sh == tw // sw
-    return (th, tw) == (sh * scale, sw * scale)
-
-
-class _RejectFile(Exception):
-    def __init__(self, record: dict):
-        super().__init__(record["message"])
-        self.record = record
-
-
 class _EncodeCandidate(beam.DoFn):
     """Reads and fully validates the file(s) of one Candidate; emits ``(partition, serialized Example)`` or a
     reject record on the ``rejects`` output."""
@@ -145,55 +123,10 @@ class _EncodeCandidate(beam.DoFn):
         self._min_size = int(min_size)
         self._max_pixels = int(max_pixels)
 
-    def _read(self, path: str) -> Tuple[bytes, tuple]:
-        try:
-            with tf.io.gfile.GFile(path, "rb") as f:
-                data = f.read()
-        except (tf.errors.OpError, OSError) as e:
-            raise _RejectFile(_reject(path, "unreadable", f"cannot read the file: {e}")) from None
-        try:
-            shape = files.check_image_bytes(path, data, self._max_pixels)
-        except DataError as e:
-            raise _RejectFile(_reject(path, classify(e), e.reason)) from None
-        return data, shape
-
-    def _check_size(self, path: str, height: int, width: int, what: str = "image") -> None:
-        if height < self._min_size or width < self._min_size:
-            raise _RejectFile(_reject(path, "too_small", f"{what} is {height}x{width}, smaller than "
-                                      f"min_image_size={self._min_size}"))
-
-    def _features(self, c: Candidate) -> dict:
-        if c.kind == "ab":
-            data, (h, w, ch) = self._read(c.paths[0])
-            if w % 2:
-                raise _RejectFile(_reject(c.paths[0], "odd_ab_width", f"AB image width {w} is odd; an AB image is "
-                                          f"source and target side by side, two halves of equal width"))
-            self._check_size(c.paths[0], h, w // 2, "AB half")
-            pixels = _decode_keep_depth(data)
-            return {schema.SOURCE: schema.encode_png(pixels[:, : w // 2]),
-                    schema.TARGET: schema.encode_png(pixels[:, w // 2:]),
-                    schema.HEIGHT: h, schema.WIDTH: w // 2, schema.CHANNELS: ch}
-        if c.kind == "pair":
-            (src, s_shape), (tgt, t_shape) = (self._read(p) for p in c.paths)
-            for path, shape in zip(c.paths, (s_shape, t_shape)):
-                self._check_size(path, shape[0], shape[1])
-            if not _target_size_ok(s_shape, t_shape, c.target_scale):
-                expected = ("the same size" if c.target_scale == 1 else
-                            f"{c.target_scale} times its size" if c.target_scale else "an integer multiple of its size")
-                raise _RejectFile(_reject(c.paths[1], "pair_size_mismatch", f"image is {t_shape[0]}x{t_shape[1]} "
-                                          f"but its partner {c.paths[0]} is {s_shape[0]}x{s_shape[1]}; the target "
-                                          f"must have {expected}"))
-            return {schema.SOURCE: src, schema.TARGET: tgt, schema.HEIGHT: s_shape[0], schema.WIDTH: s_shape[1],
-                    schema.CHANNELS: s_shape[2]}
-        data, (h, w, ch) = self._read(c.paths[0])
-        self._check_size(c.paths[0], h, w)
-        return {schema.IMAGE: data, schema.DOMAIN: c.domain, schema.LABEL: list(c.label) if c.label else None,
-                schema.LABEL_MODE: c.label_mode, schema.HEIGHT: h, schema.WIDTH: w, schema.CHANNELS: ch}
-
     def process(self, c: Candidate) -> Iterator:
         try:
-            features = self._features(c)
-        except _RejectFile as r:
+            features = encode_candidate(c, self._min_size, self._max_pixels)
+        except CandidateRejected as r:
             others = [p for p in c.paths if p != r.record["path"]]
             record = {**r.record, "key": c.key, **({"partner": others[0]} if others else {})}
             yield beam.pvalue.TaggedOutput(self.REJECTS, record)
