@@ -49,3 +49,18 @@ def _float32_policy():
     keras.config.set_dtype_policy("float32")
     yield
     keras.config.set_dtype_policy("float32")
+
+
+@pytest.fixture(scope="session")
+def vgg16_offline():
+    """Path of the offline VGG16 .npz (`python -m i2i_keras.weights fetch`, run by the bootstrap). Tests that need it
+    skip when it is absent, except under I2I_REQUIRE_WEIGHTS=1 (`make test`, `make test-modern`), where they fail:
+    there the bootstrap has fetched it, so its absence is a defect, not a machine without the weights."""
+    from i2i_keras import weights
+
+    if weights.offline_vgg16_available():
+        return weights.offline_vgg16_path()
+    message = f"offline VGG16 weights absent from {weights.weights_dir()} (run `{weights.FETCH_COMMAND}`)"
+    if os.environ.get("I2I_REQUIRE_WEIGHTS") == "1":
+        pytest.fail(f"{message}; I2I_REQUIRE_WEIGHTS=1 requires them")
+    pytest.skip(message)
