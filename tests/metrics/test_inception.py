@@ -19,7 +19,7 @@ from i2i_keras.metrics.inception import save_fid_weights
 # pytorch-fid's FIDInceptionV3 (torchvision's Inception3 with num_classes=1008, aux_logits=False and the FID blocks)
 # counted by hand from torchvision's layer definitions: sum(p.numel() for p in parameters()) = conv weights +
 # batch-norm weight and bias + fc (2048 * 1008 + 1008); its buffers (running mean and variance) = 2 x the 17,216
-# batch-norm channels. Confirmed with torch 2.14 / torchvision / pytorch-fid 0.3.0 by tests/reference/.
+# batch-norm channels. Confirmed with torch 2.14.1, torchvision 0.29.1 and pytorch-fid 0.3.0 by tests/reference/.
 TORCH_PARAMETERS = 23_850_960
 TORCH_BN_BUFFERS = 34_432
 STATE_DICT_ARRAYS = 94 * 5 + 2  # 94 BasicConv2d (conv.weight + bn.{weight,bias,running_mean,running_var}) + fc
