@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from typing import Optional
+from typing import Iterable, Optional
 
 import numpy as np
 
@@ -96,8 +96,9 @@ def offline_vgg16_path() -> str:
 # ----------------------------------------------------------------------------------------------- reading
 
 
-def load_npz(path: str) -> dict:
-    """All arrays of an ``.npz`` (local or any `tf.io.gfile` URL) as ``{name: np.ndarray}``, never unpickling.
+def load_npz(path: str, names: Optional[Iterable[str]] = None) -> dict:
+    """The arrays of an ``.npz`` (local or any `tf.io.gfile` URL) as ``{name: np.ndarray}``, never unpickling: all
+    of them, or only those of `names` that it holds (decoding only those).
 
     Raises `WeightsUnavailable` (``weights_unavailable``) when the file is missing and (``bad_weights``) when it is
     not a readable ``.npz`` of plain arrays.
@@ -105,12 +106,14 @@ def load_npz(path: str) -> dict:
     from i2i_keras import storage
 
     try:
-        data = storage.read_bytes(path)
+        # A local file is opened as is (np.load then reads only the members asked for); a URL is read whole.
+        source = open(path, "rb") if storage.is_local(path) else io.BytesIO(storage.read_bytes(path))
     except storage.IO_ERRORS as err:
         raise WeightsUnavailable(f"{path}: cannot read weights file ({storage.describe(err)})") from None
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-            return {name: archive[name] for name in archive.files}
+        with source, np.load(source, allow_pickle=False) as archive:
+            wanted = archive.files if names is None else [name for name in names if name in archive.files]
+            return {name: archive[name] for name in wanted}
     except (ValueError, OSError, EOFError, KeyError) as err:  # zip/npy format errors, object arrays
         raise WeightsUnavailable(f"{path}: not a .npz of plain NumPy arrays ({type(err).__name__}: {err})",
                                  code="bad_weights") from None
@@ -161,7 +164,7 @@ def lpips_heads(path: Optional[str] = None) -> list:
     """The five LPIPS v0.1 linear heads ``(1, 1, C, 1)``, C = 64, 128, 256, 512, 512, from `path` (an ``.npz`` in the
     module's layout) or, by default, the fetched offline file."""
     path = path or offline_vgg16_path()
-    arrays = load_npz(path)
+    arrays = load_npz(path, names=[f"lpips_head_{index}" for index in range(len(LPIPS_CHANNELS))])
     heads = []
     for index, channels in enumerate(LPIPS_CHANNELS):
         name, want = f"lpips_head_{index}", (1, 1, channels, 1)
