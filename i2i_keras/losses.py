@@ -111,3 +111,132 @@ def domain_classification(logits, labels):
     logits, labels = _f32(logits), _f32(labels)
     per_entry = ops.maximum(logits, 0.0) - logits * labels + ops.log1p(ops.exp(-ops.abs(logits)))
     return ops.mean(ops.sum(per_entry, axis=-1))
+
+
+# ----------------------------------------------------------------------------------------------- feature-space terms
+# `extractor(images) -> {tap: [B, h, w, C]}`: an `i2i_keras.networks.pretrained.VGGFeatures`, or any callable that
+# treats examples independently (prediction and target go through it as one batch, which halves the op launches).
+
+
+def gram_matrix(features):
+    """[B, H, W, C] -> [B, C, C]: ``F^T F / (H W C)`` with F the [H W, C] matrix of each example's features.
+
+    The normalisation by H*W*C is Johnson et al. 2016's (fast style transfer); Gatys et al. 2016 use the plain sum
+    with a 1 / (4 C^2 (H W)^2) factor in the loss instead. Dividing here makes the loss independent of image size.
+    """
+    f = _f32(features)
+    shape = ops.shape(f)
+    size = ops.cast(shape[1] * shape[2] * shape[3], "float32")
+    return ops.einsum("bhwc,bhwd->bcd", f, f) / size
+
+
+def _tap_weights(taps, layer_weights):
+    """``[(tap, weight)]``: every weight 1.0 when `layer_weights` is None, else a {tap: w} dict or a sequence
+    aligned with `taps`."""
+    taps = (taps,) if isinstance(taps, str) else tuple(taps)
+    if not taps:
+        raise ValueError("feature losses need at least one tap; received taps=()")
+    if layer_weights is None:
+        return [(tap, 1.0) for tap in taps]
+    if isinstance(layer_weights, dict):
+        extra = sorted(set(layer_weights) - set(taps))
+        if extra:
+            raise ValueError(f"layer_weights name taps {extra} that are not in taps {list(taps)}")
+        return [(tap, float(layer_weights.get(tap, 0.0))) for tap in taps]
+    layer_weights = [float(w) for w in layer_weights]
+    if len(layer_weights) != len(taps):
+        raise ValueError(f"layer_weights has {len(layer_weights)} entries for {len(taps)} taps {list(taps)}; "
+                         f"expected one weight per tap (or a {{tap: weight}} dict)")
+    return list(zip(taps, layer_weights))
+
+
+def _features(extractor, images, taps):
+    out = extractor(images)
+    missing = [tap for tap in taps if tap not in out]
+    if missing:
+        raise ValueError(f"the feature extractor returned taps {sorted(out)}; the loss asked for {missing} too")
+    return out
+
+
+def _paired_features(extractor, prediction, target, taps):
+    """``(prediction features, target features)`` from one pass; the target side is a constant (no gradient goes
+    into the data it comes from, as in pix2pixHD's and SRGAN's feature losses)."""
+    count = ops.shape(prediction)[0]
+    both = _features(extractor, ops.concatenate([_f32(prediction), _f32(target)], axis=0), taps)
+    return ({tap: _f32(both[tap][:count]) for tap in taps},
+            {tap: ops.stop_gradient(_f32(both[tap][count:])) for tap in taps})
+
+
+def perceptual_loss(extractor, prediction, target, taps, layer_weights=None, distance="l1"):
+    """Feature reconstruction loss: ``sum_i w_i mean |phi_i(prediction) - phi_i(target)|`` (``distance="l1"``) or
+    with squared differences (``"l2"``), over `taps` of `extractor`, each tap's mean over its own elements.
+
+    Weights default to 1.0 per tap (pix2pixHD's VGG loss is taps relu1_1..relu5_1 with 1/32, 1/16, 1/8, 1/4, 1;
+    SRGAN's content loss is one tap with l2). Prediction and target are [B, H, W, C] in [-1, 1].
+    """
+    if distance not in ("l1", "l2"):
+        raise ValueError(f"perceptual_loss distance must be 'l1' or 'l2'; received distance={distance!r}")
+    weighted = _tap_weights(taps, layer_weights)
+    predicted, wanted = _paired_features(extractor, prediction, target, [tap for tap, _ in weighted])
+    total = 0.0
+    for tap, weight in weighted:
+        diff = predicted[tap] - wanted[tap]
+        total = total + weight * ops.mean(ops.abs(diff) if distance == "l1" else ops.square(diff))
+    return _f32(total)
+
+
+def _style_pair(extractor, prediction, style_images, taps):
+    """Features of the prediction and (constant) of the style images; a style batch of 1 serves every example."""
+    styles, batch = ops.shape(style_images)[0], ops.shape(prediction)[0]
+    if isinstance(styles, int) and isinstance(batch, int) and styles not in (1, batch):
+        raise ValueError(f"style_images must have batch 1 or the prediction's batch {batch}; received batch {styles}")
+    predicted = _features(extractor, _f32(prediction), taps)
+    style = _features(extractor, _f32(style_images), taps)
+    return predicted, {tap: ops.stop_gradient(_f32(style[tap])) for tap in taps}
+
+
+def style_loss(extractor, prediction, style_images, taps, layer_weights=None):
+    """Gram-matrix style loss (Gatys et al. 2016, as Johnson et al. 2016 normalise it): ``sum_i w_i
+    mean((G(phi_i(prediction)) - G(phi_i(style)))^2)`` with `gram_matrix` (normalised by H*W*C); the mean runs over
+    the batch and the C x C entries. `style_images` has batch 1 (one style for all) or the prediction's batch."""
+    weighted = _tap_weights(taps, layer_weights)
+    predicted, style = _style_pair(extractor, prediction, style_images, [tap for tap, _ in weighted])
+    total = 0.0
+    for tap, weight in weighted:
+        total = total + weight * ops.mean(ops.square(gram_matrix(predicted[tap]) - gram_matrix(style[tap])))
+    return _f32(total)
+
+
+def mean_std_loss(extractor, prediction, style_images, taps, layer_weights=None, epsilon=1e-5):
+    """AdaIN's style loss (Huang & Belongie 2017): ``sum_i w_i [MSE(mu_i(p), mu_i(s)) + MSE(sigma_i(p),
+    sigma_i(s))]`` with per-example, per-channel spatial mean and ``sigma = sqrt(var + epsilon)``.
+
+    The variance is the population one (divided by H*W), as this library's `AdaptiveInstanceNorm` computes it (the
+    reference PyTorch code uses the unbiased one; at feature-map sizes the difference is negligible). The AdaIN
+    paper's taps are relu1_1, relu2_1, relu3_1, relu4_1 with weight 1.
+    """
+    weighted = _tap_weights(taps, layer_weights)
+    predicted, style = _style_pair(extractor, prediction, style_images, [tap for tap, _ in weighted])
+
+    def stats(features):
+        mean = ops.mean(features, axis=(1, 2))
+        return mean, ops.sqrt(ops.var(features, axis=(1, 2)) + epsilon)
+
+    total = 0.0
+    for tap, weight in weighted:
+        (p_mean, p_std), (s_mean, s_std) = stats(predicted[tap]), stats(style[tap])
+        total = total + weight * (ops.mean(ops.square(p_mean - s_mean)) + ops.mean(ops.square(p_std - s_std)))
+    return _f32(total)
+
+
+def total_variation_loss(images, power=1):
+    """Anisotropic total variation: ``mean |x[i+1, j] - x[i, j]|^p + mean |x[i, j+1] - x[i, j]|^p`` over the batch,
+    pixels and channels (``power`` 1 or 2). Means rather than sums (tf.image.total_variation sums) keep its weight
+    independent of image size."""
+    if power not in (1, 2):
+        raise ValueError(f"total_variation_loss power must be 1 or 2; received power={power!r}")
+    x = _f32(images)
+    down = x[:, 1:, :, :] - x[:, :-1, :, :]
+    right = x[:, :, 1:, :] - x[:, :, :-1, :]
+    norm = ops.abs if power == 1 else ops.square
+    return ops.mean(norm(down)) + ops.mean(norm(right))
