@@ -270,3 +270,30 @@ def test_offline_vgg16_features_are_pretrained(vgg16_offline):
     reference = pooled(photo)
     assert reference @ pooled(photo[:, :, ::-1]) > 0.85
     assert reference @ pooled(noise) < 0.3
+
+
+@pytest.mark.parametrize("inside_scope", [False, True])
+def test_usable_in_a_mirrored_replica_step(inside_scope):
+    """Built outside or inside the strategy's scope (a method builds its losses in either), the extractor runs in
+    each replica of a MirroredStrategy step; replicas on equal halves give equal per-replica losses."""
+    from i2i_keras import losses
+    from i2i_keras.training.distribute import strategy_for
+
+    strategy = strategy_for(2)
+    if inside_scope:
+        with strategy.scope():
+            features = VGGFeatures(weights=None, taps=("relu2_1", "relu3_1"))
+    else:
+        features = VGGFeatures(weights=None, taps=("relu2_1", "relu3_1"))
+    images = _images((2, 16, 16, 3), seed=6)
+    half = np.concatenate([images[:1], images[:1]])
+    target = np.concatenate([images[1:], images[1:]])
+    dataset = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors((half, target)))
+
+    @tf.function
+    def step(batch):
+        return strategy.run(lambda p, t: losses.perceptual_loss(features, p, t, ("relu2_1", "relu3_1")), args=batch)
+
+    per_replica = strategy.experimental_local_results(step(next(iter(dataset))))
+    assert len(per_replica) == 2 and float(per_replica[0]) > 0
+    np.testing.assert_allclose(float(per_replica[0]), float(per_replica[1]), rtol=1e-6)
