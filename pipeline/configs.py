@@ -9,7 +9,7 @@ from i2i_keras.config import ConfigError
 from i2i_keras.config import ExperimentConfig
 from i2i_keras.config import default_config_path
 from i2i_keras.config import load_config
-from i2i_keras.config import parse_value
+from i2i_keras.evaluation.blessing import merge_thresholds  # noqa: F401  (the pipeline CLI's --threshold)
 
 # The Trainer's run_fn, by module path: the package is installed wherever the pipeline runs (the local runner's
 # environment, the Kubeflow image), so no module file has to be packaged and uploaded.
@@ -60,27 +60,6 @@ def min_image_size_for(cfg: ExperimentConfig) -> int:
     """The smallest usable image side: random crops without resizing (`data.preprocess: crop`) need the crop size,
     the resizing modes accept any size."""
     return cfg.data.crop_size if cfg.data.preprocess == "crop" else 1
-
-
-def merge_thresholds(data_kind: str, items: Optional[list] = None) -> dict:
-    """The data kind's ``default_thresholds`` (`i2i_keras.data.kinds`) updated with ``METRIC.CHECK=VALUE`` items
-    (VALUE ``none`` removes a check)."""
-    from i2i_keras.data import kinds
-
-    thresholds = {metric: dict(checks) for metric, checks in kinds.get(data_kind).default_thresholds.items()}
-    for item in items or []:
-        key, sep, text = item.partition("=")
-        metric, dot, check = key.strip().partition(".")
-        if not sep or not dot or not metric or not check:
-            raise ConfigError(f"--threshold takes METRIC.CHECK=VALUE (e.g. psnr.lower_bound=20). Received: {item!r}")
-        value = None if text.strip().lower() in ("none", "null", "~", "") else parse_value(text.strip())
-        if value is None:
-            thresholds.get(metric, {}).pop(check, None)
-            if metric in thresholds and not thresholds[metric]:
-                del thresholds[metric]
-        else:
-            thresholds.setdefault(metric, {})[check] = value
-    return thresholds
 
 
 def data_fingerprint(data_root: str) -> str:

@@ -49,6 +49,29 @@ def _kind_metrics(data_kind: Any) -> tuple:
     return "this data kind", data_kind
 
 
+def merge_thresholds(data_kind: str, items: Optional[list] = None) -> dict:
+    """The data kind's ``default_thresholds`` (`i2i_keras.data.kinds`) updated with ``METRIC.CHECK=VALUE`` items
+    (VALUE ``none`` removes a check): the ``--threshold`` flags of the pipeline and evaluate CLIs."""
+    from i2i_keras.config import parse_value
+    from i2i_keras.data import kinds
+
+    thresholds = {metric: dict(checks) for metric, checks in kinds.get(data_kind).default_thresholds.items()}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        metric, dot, check = key.strip().partition(".")
+        if not sep or not dot or not metric or not check:
+            raise ConfigError(f"--threshold takes METRIC.CHECK=VALUE (e.g. psnr.lower_bound=20). Received: {item!r}",
+                              code="bad_thresholds")
+        value = None if text.strip().lower() in ("none", "null", "~", "") else parse_value(text.strip())
+        if value is None:
+            thresholds.get(metric, {}).pop(check, None)
+            if metric in thresholds and not thresholds[metric]:
+                del thresholds[metric]
+        else:
+            thresholds.setdefault(metric, {})[check] = value
+    return thresholds
+
+
 def validate_thresholds(data_kind: Any, thresholds: Any) -> dict:
     """Checks a thresholds dict against the metrics of `data_kind` (a kind name, a `DataKind`, or a metric ->
     direction mapping); returns a copy with float values.

@@ -20,7 +20,7 @@ Errors are `RequestError`s whose message starts with the path they are about:
 
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -64,6 +64,8 @@ class ServedModel:
     def __init__(self, path: str, batch_size: int = DEFAULT_BATCH):
         self.path = str(path)
         self.batch_size = int(batch_size)
+        # Called as progress(images done, images asked) after each batch of `translate` (e.g. a CLI's bar).
+        self.progress: Optional[Callable[[int, int], None]] = None
         self.version_dir = resolve_export(self.path)
         try:
             self.loaded, self.metadata = export.load_exported(self.version_dir)
@@ -162,7 +164,30 @@ class ServedModel:
         self.use(mode)
         return name, kind
 
+    def sampling_mode(self) -> Optional[str]:
+        """The first mode drawing several outputs per image from a seed (inputs ``num_samples`` and ``seed`` only,
+        e.g. MUNIT's ``a2b_sample``, BicycleGAN's ``sample``), or None."""
+        for mode in self.modes:
+            extras = self.extra_specs(mode)
+            if self.returns_several(mode) and "num_samples" in extras and set(extras) <= {"num_samples", "seed"}:
+                return mode
+        return None
+
     # ------------------------------------------------------------------------------------------- calls
+
+    def sample(self, encoded: bytes, num_samples: int, seed: int, mode: str) -> list:
+        """`num_samples` PNG outputs of one encoded image through sampling mode `mode` (`sampling_mode`)."""
+        specs = self.extra_specs(mode)
+        kwargs = {IMAGES_KEY: tf.constant([encoded]),
+                  "num_samples": tf.constant(int(num_samples), dtype=specs["num_samples"].dtype)}
+        if "seed" in specs:
+            kwargs["seed"] = tf.constant(int(seed), dtype=specs["seed"].dtype)
+        try:
+            result = self.signature(mode)(**kwargs)
+        except (tf.errors.InvalidArgumentError, TypeError, ValueError) as err:
+            raise RequestError(f"{self.version_dir}: mode {mode!r} rejected the request "
+                               f"({type(err).__name__}: {first_line(err)})", code="translation_failed") from None
+        return list(result[IMAGES_KEY].numpy()[0])
 
     def translate(self, encoded: Iterable[bytes], extra: Optional[np.ndarray] = None,
                   extra_name: Optional[str] = None) -> list:
@@ -186,6 +211,8 @@ class ServedModel:
                 raise RequestError(f"{self.version_dir}: mode {self.mode!r} rejected the request "
                                    f"({type(err).__name__}: {first_line(err)})", code="translation_failed") from None
             outputs += list(result[IMAGES_KEY].numpy())
+            if self.progress is not None:
+                self.progress(len(outputs), len(encoded))
         return outputs
 
 

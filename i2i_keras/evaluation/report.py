@@ -5,7 +5,7 @@ registry (`i2i_keras.data.kinds`) gives that kind's evaluator, metric directions
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Iterator, Mapping, Optional
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 
 import tensorflow as tf
 
@@ -17,7 +17,8 @@ from i2i_keras.evaluation.blessing import check_blessing
 from i2i_keras.evaluation.blessing import validate_thresholds
 from i2i_keras.evaluation.exported import BYTES_SUFFIX
 from i2i_keras.evaluation.exported import ServedModel
-from i2i_keras.evaluation.exported import first_line
+from i2i_keras.evaluation.features import DomainJudge
+from i2i_keras.evaluation.records import tfrecord_records
 
 EVAL_SPLIT = "Split-eval"
 
@@ -38,21 +39,7 @@ def read_eval_records(examples_uri: str, kind_name: str, parse: Callable[[Any, s
     files = sorted(tf.io.gfile.glob(os.path.join(split_dir, "*")))
     if not files:
         raise DataError(split_dir, "no eval TFRecord shards", code="no_eval_shards")
-    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP" if files[0].endswith(".gz") else "")
-    iterator = iter(dataset)
-    while True:
-        try:
-            record = next(iterator)
-        except StopIteration:
-            return
-        except tf.errors.OpError as err:
-            raise DataError(split_dir, f"cannot read the eval shards ({first_line(err)})", code="corrupt") from None
-        try:
-            parsed = parse(record, kind_name)
-        except tf.errors.InvalidArgumentError as err:
-            raise DataError(split_dir, f"eval records do not match the {kind_name!r} schema ({first_line(err)})",
-                            code="schema_mismatch") from None
-        yield parsed
+    return tfrecord_records(files, split_dir, kind_name, parse, what="eval records")
 
 
 def kind_of(model: ServedModel):
@@ -73,16 +60,90 @@ def _checked_metrics(metrics: Mapping[str, Any], kind: Any, evaluator: Any) -> d
     return {name: (None if value is None else float(value)) for name, value in metrics.items()}
 
 
-def evaluate_export(model_path: str, examples_uri: str, thresholds: Mapping[str, Any],
-                    baseline_path: Optional[str] = None, max_examples: int = 64, seed: int = 0) -> dict:
-    """Evaluates the export at `model_path` (and the baseline export, if any, on the same images) on the eval split
-    and decides the blessing (`i2i_keras.evaluation.blessing`).
+JUDGE_FILE = "domain_judge.npz"
+
+
+def run_evaluation(model: ServedModel, records: Iterable[Mapping[str, Any]], thresholds: Mapping[str, Any],
+                   baseline_path: Optional[str] = None, *, max_examples: int = 64, seed: int = 0,
+                   metrics: Optional[list] = None, judge_path: Optional[str] = None, source: str = "eval split",
+                   progress: Optional[Callable[[str], None]] = None) -> tuple:
+    """Evaluates `model` (and the baseline export, if any, on the same images) on parsed `records` of its data
+    kind and decides the blessing. The TFX evaluator (`evaluate_export`) and the evaluate CLI both call it.
+
+    Args:
+        metrics: a subset of the kind's metrics to compute (default: all).
+        judge_path: a domain judge saved by an earlier evaluation (`DomainJudge.save`) to score with, instead of
+            training one on these images.
+        progress: called with a short message before each stage.
 
     Returns:
-        The report: ``model``, ``method``, ``data_kind``, ``mode`` and ``signature`` (what was called),
-        ``num_images``, ``feature_network``, ``protocol``, ``metrics``, ``reference``, ``baseline`` (None, or its
-        ``path``, ``method``, ``metrics``; or ``skipped`` with the reason), ``thresholds``, ``checks``, ``blessed``
-        and ``json_note``. Values may be NaN or infinite: write it with `blessing.to_json`.
+        ``(report, evaluator, baseline_samples)``: the report (keys below), the evaluator (its ``samples`` are the
+        candidate's sample rows, its ``judge`` the domain judge if any), the baseline's sample rows (or []).
+        Report keys: ``model``, ``method``, ``data_kind``, ``mode`` and ``signature`` (what was called),
+        ``num_images``, ``feature_network``, ``protocol``, ``metrics``, ``skipped`` (metric -> why it is None),
+        ``directions``, ``reference``, ``baseline`` (None, or its ``path``, ``method``, ``metrics``; or ``skipped``
+        with the reason), ``thresholds``, ``checks``, ``blessed`` and ``json_note``. Values may be NaN or
+        infinite: write it with `blessing.to_json`.
+    """
+    say = progress or (lambda message: None)
+    kind = kind_of(model)
+    thresholds = validate_thresholds(kind, thresholds)
+    judge = DomainJudge.load(judge_path) if judge_path else None
+    say(f"reading the real images ({kind.name}) and fitting the references")
+    evaluator = kind.evaluator()(records, model.metadata, seed=seed, max_examples=max_examples, source=source,
+                                 metrics=metrics, judge=judge)
+    say(f"evaluating {model.version_dir} on {evaluator.num_images} images")
+    values = _checked_metrics(evaluator.metrics(model), kind, evaluator)
+    candidate_samples = evaluator.samples
+    mode = model.mode
+
+    baseline_report = None
+    baseline_metrics = None
+    baseline_samples: list = []
+    if baseline_path:
+        baseline = ServedModel(baseline_path)
+        reason = evaluator.incompatibility(baseline.metadata)
+        if reason:
+            baseline_report = {"path": baseline_path, "skipped": f"baseline {reason}"}
+        else:
+            say(f"evaluating the baseline {baseline.version_dir}")
+            baseline_metrics = _checked_metrics(evaluator.metrics(baseline), kind, evaluator)
+            baseline_samples = evaluator.samples
+            baseline_report = {"path": baseline_path, "method": baseline.method, "mode": baseline.mode,
+                               "metrics": baseline_metrics}
+    evaluator.samples = candidate_samples
+    blessed, checks = check_blessing(values, thresholds, baseline_metrics, directions=kind.metrics)
+    report = {
+        "model": model.path,
+        "method": model.method,
+        "data_kind": kind.name,
+        "mode": mode,
+        "signature": mode + BYTES_SUFFIX,
+        "num_images": evaluator.num_images,
+        "feature_network": evaluator.feature_network,
+        "protocol": evaluator.protocol,
+        "metrics": values,
+        "skipped": dict(evaluator.skipped),
+        "directions": {name: kind.metrics[name] for name in values},
+        "reference": dict(evaluator.reference),
+        "baseline": baseline_report,
+        "thresholds": thresholds,
+        "checks": checks,
+        "blessed": blessed,
+        "json_note": NON_FINITE_NOTE,
+    }
+    return report, evaluator, baseline_samples
+
+
+def evaluate_export(model_path: str, examples_uri: str, thresholds: Mapping[str, Any],
+                    baseline_path: Optional[str] = None, max_examples: int = 64, seed: int = 0,
+                    judge_dir: Optional[str] = None) -> dict:
+    """Evaluates the export at `model_path` (and the baseline export, if any, on the same images) on the eval split
+    of an Examples artifact and decides the blessing (`run_evaluation`); with `judge_dir`, the domain judge (if the
+    kind uses one) is saved there as `JUDGE_FILE`.
+
+    Returns:
+        The report of `run_evaluation`.
 
     Raises:
         RequestError: the export cannot be loaded or called as the evaluation needs.
@@ -91,41 +152,9 @@ def evaluate_export(model_path: str, examples_uri: str, thresholds: Mapping[str,
     """
     model = ServedModel(model_path)
     kind = kind_of(model)
-    thresholds = validate_thresholds(kind, thresholds)
-    evaluator_class = kind.evaluator()
-    records = read_eval_records(examples_uri, kind.name, evaluator_class.parse)
-    evaluator = evaluator_class(records, model.metadata, seed=seed, max_examples=max_examples,
-                                source=eval_split_dir(examples_uri))
-    metrics = _checked_metrics(evaluator.metrics(model), kind, evaluator)
-    mode = model.mode
-
-    baseline_report = None
-    baseline_metrics = None
-    if baseline_path:
-        baseline = ServedModel(baseline_path)
-        reason = evaluator.incompatibility(baseline.metadata)
-        if reason:
-            baseline_report = {"path": baseline_path, "skipped": f"baseline {reason}"}
-        else:
-            baseline_metrics = _checked_metrics(evaluator.metrics(baseline), kind, evaluator)
-            baseline_report = {"path": baseline_path, "method": baseline.method, "mode": baseline.mode,
-                               "metrics": baseline_metrics}
-    blessed, checks = check_blessing(metrics, thresholds, baseline_metrics, directions=kind.metrics)
-    return {
-        "model": model_path,
-        "method": model.method,
-        "data_kind": kind.name,
-        "mode": mode,
-        "signature": mode + BYTES_SUFFIX,
-        "num_images": evaluator.num_images,
-        "feature_network": evaluator.feature_network,
-        "protocol": evaluator.protocol,
-        "metrics": metrics,
-        "directions": dict(kind.metrics),
-        "reference": dict(evaluator.reference),
-        "baseline": baseline_report,
-        "thresholds": thresholds,
-        "checks": checks,
-        "blessed": blessed,
-        "json_note": NON_FINITE_NOTE,
-    }
+    records = read_eval_records(examples_uri, kind.name, kind.evaluator().parse)
+    report, evaluator, _ = run_evaluation(model, records, thresholds, baseline_path, max_examples=max_examples,
+                                          seed=seed, source=eval_split_dir(examples_uri))
+    if judge_dir and evaluator.judge is not None:
+        report["domain_judge"] = evaluator.judge.save(os.path.join(judge_dir, JUDGE_FILE))
+    return report

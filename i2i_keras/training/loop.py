@@ -399,6 +399,12 @@ def _write_outputs(model, cfg, output_dir, eval_dataset, log_dir, export, *, his
         if cfg.train.eval_batches:
             metrics = model.evaluate(eval_dataset.take(cfg.train.eval_batches), return_dict=True, verbose=0)
             metrics = {k: float(v) for k, v in metrics.items()}
+            if model.paired_metrics:
+                lpips_value, reason = final_lpips(model, eval_dataset, cfg.train.eval_batches)
+                if reason is None:
+                    metrics["lpips"] = lpips_value
+                else:
+                    logger.warning("final evaluation: lpips skipped: %s", reason)
             writer = tf.summary.create_file_writer(storage.join(log_dir, "validation"))
             with writer.as_default():
                 for name, value in metrics.items():
@@ -427,6 +433,29 @@ def _write_outputs(model, cfg, output_dir, eval_dataset, log_dir, export, *, his
         sample_path = samples.write(steps_done) or sample_path
     return TrainResult(model, output_dir, steps_done, history, metrics, export_path, sample_path,
                        skipped_steps=int(skipped or 0))
+
+
+def final_lpips(model, dataset, batches: int) -> tuple:
+    """``(mean LPIPS, None)`` of the method's evaluation pairs (prediction vs ground truth, `evaluation_pairs`)
+    over `batches` eval batches, with the metric suite's LPIPS (`i2i_keras.metrics.lpips`); ``(None, reason)``
+    when its VGG16 weights are not on this machine or the images are under its 16 px minimum."""
+    from i2i_keras.evaluation.base import LPIPS_MIN_SIZE
+    from i2i_keras.evaluation.base import lpips_model
+
+    lpips, reason = lpips_model()
+    if lpips is None:
+        return None, reason
+    values = []
+    for data in dataset.take(batches):
+        batch = model.prepare_batch(data)
+        for prediction, truth in model.evaluation_pairs(batch, model.generate(batch, training=False)):
+            if min(truth.shape[1:3]) < LPIPS_MIN_SIZE:
+                return None, f"images are {truth.shape[1]}x{truth.shape[2]}, under LPIPS' {LPIPS_MIN_SIZE} px"
+            prediction, truth = (tf.cast(x, tf.float32) for x in (prediction, truth))
+            if truth.shape[-1] == 1:
+                prediction, truth = (tf.repeat(x, 3, axis=-1) for x in (prediction, truth))
+            values.append(np.asarray(lpips(prediction, truth)).reshape(-1))
+    return (float(np.mean(np.concatenate(values))), None) if values else (None, "no evaluation pairs")
 
 
 def evaluate_psnr(model, dataset, batches: int) -> float:

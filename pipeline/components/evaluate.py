@@ -4,9 +4,9 @@ blessing, computed by the library (`i2i_keras.evaluation.evaluate_export`).
 The model is called through its bytes signatures (`i2i_keras.evaluation.exported.ServedModel`), so the metrics
 are those of what a TF Serving client gets back. Which metrics, and how, is the data kind's business: the export's
 metadata names the kind, the kind's declaration (`i2i_keras.data.kinds`) names its evaluator (`i2i_keras.evaluation`:
-paired psnr / ssim / l1; unpaired and multi-domain frechet_distance / domain_accuracy; sr psnr / ssim / l1 on
-degraded high-res images; single frechet_distance / ssim_to_input / l1_to_input), the directions of its metrics
-and its default thresholds.
+the metric suite of `i2i_keras.metrics` per kind: PSNR / SSIM on RGB and Y, LPIPS, Fréchet distance and KID on
+VGG16 features, the domain judge's accuracy, LPIPS diversity...), the directions of its metrics and its default
+thresholds. The domain judge an evaluation trained is saved beside its report (``domain_judge.npz``).
 
 Blessing (`i2i_keras.evaluation.blessing`): thresholds are ``{metric: {"lower_bound": x, "upper_bound": y,
 "max_regression": z}}``; ``max_regression`` compares with the last blessed model (the ``baseline_model`` input,
@@ -70,7 +70,7 @@ def ImageEvaluator(
         raise ConfigError(f"`thresholds` must be a JSON object of metric -> {{check: value}} ({err}). "
                           f"Received: {thresholds!r}", code="bad_thresholds") from None
     report = evaluate_models(_serving_path(model), examples.uri, parsed, baseline_path, max_examples=max_examples,
-                             seed=seed)
+                             seed=seed, judge_dir=evaluation.uri)
     with tf.io.gfile.GFile(os.path.join(evaluation.uri, METRICS_FILE), "w") as f:
         f.write(to_json(report, indent=1) + "\n")
     for name, value in report["metrics"].items():

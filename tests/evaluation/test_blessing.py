@@ -60,7 +60,7 @@ def test_valid_thresholds_become_floats():
 
 @pytest.mark.parametrize("kind, thresholds, code, message", [
     ("unpaired", {"psnr": {"lower_bound": 20}}, "unknown_metric", r"Unknown metric 'psnr' for unpaired data"),
-    ("single", {"domain_accuracy": {"lower_bound": 0.5}}, "unknown_metric", r"metrics: \['frechet_distance'"),
+    ("single", {"domain_accuracy": {"lower_bound": 0.5}}, "unknown_metric", r"metrics: \['fd_vgg16', 'fid'"),
     ("paired", {"psnr": {"minimum": 20}}, "unknown_check", r"Unknown check 'minimum'"),
     ("paired", {"psnr": {"max_regression": -1}}, "bad_threshold", r"must be >= 0"),
     ("paired", {"ssim": {"lower_bound": "high"}}, "bad_threshold", r"must be a finite number"),
@@ -181,10 +181,10 @@ def test_the_opposite_infinity_is_the_worst_value_and_never_blessed(metric, wors
 
 
 def test_infinite_distances_by_direction():
-    directions = {"frechet_distance": -1, "domain_accuracy": 1}
-    assert not _bless({"frechet_distance": INF, "domain_accuracy": 1.0}, {}, directions=directions)[0]
-    assert not _bless({"frechet_distance": 1.0, "domain_accuracy": 1.0},
-                      {"frechet_distance": {"max_regression": 5.0}}, {"frechet_distance": NAN},
+    directions = {"fd_vgg16": -1, "domain_accuracy": 1}
+    assert not _bless({"fd_vgg16": INF, "domain_accuracy": 1.0}, {}, directions=directions)[0]
+    assert not _bless({"fd_vgg16": 1.0, "domain_accuracy": 1.0},
+                      {"fd_vgg16": {"max_regression": 5.0}}, {"fd_vgg16": NAN},
                       directions=directions)[0]
 
 

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from i2i_keras import metrics as image_metrics
 from i2i_keras.data import encode_example
+from i2i_keras.data import kinds
 from i2i_keras.data import encode_png
 from i2i_keras.data import transforms
 from i2i_keras.errors import ConfigError
@@ -23,6 +24,9 @@ from i2i_keras.evaluation.distribution import UnpairedEvaluator
 from i2i_keras.evaluation.exported import ServedModel
 from i2i_keras.evaluation.paired import PairedEvaluator
 from i2i_keras.evaluation.paired import SuperResolutionEvaluator
+from i2i_keras.metrics.distribution import frechet_distance
+from i2i_keras.metrics.distribution import kernel_inception_distance
+from i2i_keras.metrics.image import psnr_sr
 from tests.evaluation import toys
 
 
@@ -49,9 +53,13 @@ def test_paired_perfect_output_has_infinite_psnr_and_is_blessed(tmp_path):
 
     assert report["metrics"]["psnr"] == math.inf and report["metrics"]["l1"] == 0.0
     assert report["metrics"]["ssim"] == pytest.approx(1.0)
-    assert report["blessed"] and report["num_images"] == 3 and report["protocol"]["name"] == "paired_v1"
+    assert report["blessed"] and report["num_images"] == 3 and report["protocol"]["name"] == "paired_v2"
+    assert report["metrics"]["psnr_y"] == math.inf and report["metrics"]["ssim_y"] == pytest.approx(1.0)
+    assert report["metrics"]["lpips"] == pytest.approx(0.0, abs=1e-6)
     assert math.isfinite(report["baseline"]["metrics"]["psnr"])
-    assert report["directions"] == {"psnr": 1, "ssim": 1, "l1": -1}
+    assert report["directions"] == {"psnr": 1, "ssim": 1, "l1": -1, "psnr_y": 1, "ssim_y": 1, "lpips": -1,
+                                    "fd_vgg16": -1, "kid_vgg16": -1, "fid": -1, "kid": -1, "lpips_diversity": 1}
+    assert report["baseline"]["metrics"]["lpips"] > 0.0
     back = json.loads(to_json(report))
     assert back["metrics"]["psnr"] == "Infinity" and back["json_note"].startswith("non-finite numbers")
     # The darker model against the perfect one as baseline: an infinite regression.
@@ -82,14 +90,19 @@ def test_sr_degrades_high_res_images_with_the_data_layers_own_function(tmp_path)
 
     report = evaluate_export(model, examples, {"psnr": {"lower_bound": 5.0}})
 
-    expected = []
+    expected, expected_y = [], []
     for image in images:
         high = transforms.crop_to_multiple(transforms.from_uint(image), 2)
         low = transforms.to_uint8(transforms.degrade_for_sr(high, 2))
         out = transforms.from_uint(_upscale(2)(low))
         assert out.shape == high.shape == (32, 38, 3)
         expected.append(float(image_metrics.psnr(out[None], high[None])))
+        # Y channel with crop_border = scale, on the served uint8 values: the super-resolution convention.
+        expected_y.append(psnr_sr(transforms.to_uint8(out).numpy(), transforms.to_uint8(high).numpy(),
+                                  crop_border=2).mean)
     assert report["metrics"]["psnr"] == pytest.approx(np.mean(expected), rel=1e-5)
+    assert report["metrics"]["psnr_y"] == pytest.approx(np.mean(expected_y), rel=1e-9)
+    assert report["protocol"]["crop_border"] == 2 and 0.0 < report["metrics"]["lpips"] < 1.0
     assert report["protocol"]["output_scale"] == 2 and report["num_images"] == 3 and report["blessed"]
     assert 0.0 < report["metrics"]["l1"] < 0.5 and 0.0 < report["metrics"]["ssim"] <= 1.0
 
@@ -124,7 +137,8 @@ def test_sr_output_size_and_scale_checks(tmp_path):
 # ----------------------------------------------------------------------------------------------- single
 
 
-def test_single_identity_preserves_content_and_distribution(tmp_path):
+def test_single_identity_preserves_content_and_distribution(tmp_path, monkeypatch):
+    monkeypatch.delenv("I2I_KERAS_FID_WEIGHTS", raising=False)
     images = toys.smooth_images(6, seed=8)
     examples = toys.write_split(str(tmp_path / "ex"), [encode_example(image=encode_png(x)) for x in images])
     identity = toys.export_toy(str(tmp_path / "id"), "single", lambda image: image)
@@ -132,12 +146,16 @@ def test_single_identity_preserves_content_and_distribution(tmp_path):
 
     report = evaluate_export(identity, examples, {"ssim_to_input": {"max_regression": 0.1}}, baseline_path=inverted)
 
-    assert report["metrics"]["frechet_distance"] == pytest.approx(0.0, abs=1e-6)
+    scale = report["reference"]["fd_vgg16_between_halves"]
+    assert scale > 0.0 and report["metrics"]["fd_vgg16"] == pytest.approx(0.0, abs=1e-6 * scale)
     assert report["metrics"]["ssim_to_input"] == pytest.approx(1.0) and report["metrics"]["l1_to_input"] == 0.0
-    assert report["feature_network"] == "random_conv_v1" and report["blessed"]
-    assert report["reference"]["frechet_distance_between_halves"] > 0.0
+    assert report["metrics"]["lpips_to_input"] == pytest.approx(0.0, abs=1e-6)
+    assert report["feature_network"] == "vgg16_relu5_3_mean_224" and report["blessed"]
+    assert set(report["skipped"]) == {"fid", "kid"} and "I2I_KERAS_FID_WEIGHTS" in report["skipped"]["fid"]
     base = report["baseline"]["metrics"]
-    assert base["l1_to_input"] > 0.3 and base["ssim_to_input"] < 0.5 and base["frechet_distance"] > 0.0
+    assert base["l1_to_input"] > 0.3 and base["ssim_to_input"] < 0.5 and base["fd_vgg16"] > 0.0
+    # KID (unbiased MMD^2) on 6 images is too noisy to order these two; it is tested on Gaussians in tests/metrics.
+    assert base["lpips_to_input"] > 0.1 and math.isfinite(base["kid_vgg16"])
 
 
 def test_single_resizes_outputs_of_another_size_to_the_input():
@@ -163,8 +181,9 @@ def test_unpaired_and_multi_domain_evaluators_directly():
     a, b = toys.smooth_images(5, seed=10), toys.smooth_images(3, seed=11)
     records = [{"image": encode_png(x), "domain": 0} for x in a] + [{"image": encode_png(x), "domain": 1} for x in b]
     evaluator = UnpairedEvaluator(records, {"data_kind": "unpaired"}, max_examples=4)
-    assert evaluator.num_images == 4 and len(evaluator.real) == 3
-    assert set(evaluator.reference) == {"frechet_distance_source_to_target", "classifier_accuracy_on_real"}
+    assert evaluator.num_images == 4 and len(evaluator.real["fd_vgg16"]) == 3
+    assert set(evaluator.reference) == {"fd_vgg16_source_to_target", "kid_vgg16_source_to_target",
+                                        "judge_accuracy_on_real"}
     with pytest.raises(DataError, match=r"no domain B \(domain=1\) examples") as info:
         UnpairedEvaluator(records[:5], {"data_kind": "unpaired"})
     assert info.value.code == "empty_eval_split"
@@ -232,7 +251,7 @@ def test_served_model_is_the_evaluators_model(tmp_path):
     evaluator = PairedEvaluator([{"source": encode_png(x), "target": encode_png(255 - x)}
                                  for x in toys.smooth_images(2)], {"data_kind": "paired"})
     metrics = evaluator.metrics(ServedModel(identity))
-    assert set(metrics) == {"psnr", "ssim", "l1"} and metrics["l1"] > 0.1
+    assert set(metrics) == set(kinds.get("paired").metrics) and metrics["l1"] > 0.1
 
 
 def test_sr_evaluator_class_parses_pairs_and_images():
@@ -240,3 +259,26 @@ def test_sr_evaluator_class_parses_pairs_and_images():
     single = encode_example(image=encode_png(toys.smooth_images(1)[0]))
     assert {"source", "target"} <= set(SuperResolutionEvaluator.parse(tf.constant(pair), "sr"))
     assert "image" in SuperResolutionEvaluator.parse(tf.constant(single), "sr")
+
+
+def test_fid_and_kid_use_the_fid_network_when_its_weights_are_named(tmp_path, monkeypatch):
+    """The wiring of ``fid`` / ``kid``: the FID Inception network (`i2i_keras.metrics.inception`, tested on its own
+    in tests/metrics) is replaced by a cheap stand-in; the evaluator must use it for exactly those two metrics."""
+    from i2i_keras.evaluation import distribution
+    from i2i_keras.evaluation.features import RandomConvFeatures
+
+    stand_in = RandomConvFeatures(seed=5)
+    sets = [s if s[0] != "fid" else ("fid", "kid", lambda: (stand_in, None)) for s in distribution.FEATURE_SETS]
+    monkeypatch.setattr(distribution, "FEATURE_SETS", tuple(sets))
+    images = toys.smooth_images(6, seed=12)
+    examples = toys.write_split(str(tmp_path / "ex"), [encode_example(image=encode_png(x)) for x in images])
+    inverted = toys.export_toy(str(tmp_path / "inv"), "single", lambda image: 255 - image)
+    report = evaluate_export(inverted, examples, {})
+    originals = [transforms.from_uint(x)[None] for x in images]
+    outputs = [transforms.from_uint(255 - x)[None] for x in images]
+    assert report["metrics"]["fid"] == pytest.approx(
+        frechet_distance(stand_in(outputs), stand_in(originals)), rel=1e-6)
+    assert report["metrics"]["fid"] != pytest.approx(report["metrics"]["fd_vgg16"])
+    assert report["metrics"]["kid"] == pytest.approx(kernel_inception_distance(
+        stand_in(outputs), stand_in(originals), num_subsets=100, subset_size=1000, seed=0).mean, rel=1e-6)
+    assert "fid" not in report["skipped"] and "kid" not in report["skipped"]

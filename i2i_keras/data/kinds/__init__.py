@@ -74,6 +74,8 @@ class DataKind:
     synthetic_batches: Callable[..., Any]
     # Label conventions travel with the data: e.g. multi-domain "onehot" vs "attributes"; None when not used.
     label_modes: tuple = ()
+    # Domain folders to read from an embedded data set when none are named (e.g. two classes of a multi-class set).
+    embedded_domains: Mapping[str, list] = dataclasses.field(default_factory=dict)
 
     def evaluator(self) -> type:
         return self.evaluator_factory()

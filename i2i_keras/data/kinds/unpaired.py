@@ -135,8 +135,9 @@ KIND = kinds.register_kind(kinds.DataKind(
     default_data="embedded:fashion_mnist",
     reader=UnpairedReader(),
     ingestion=kinds.Ingestion(ingestion_sources, every_group_in_every_split=True),
-    metrics={"frechet_distance": -1, "domain_accuracy": 1},
+    metrics={"fd_vgg16": -1, "kid_vgg16": -1, "fid": -1, "kid": -1, "domain_accuracy": 1, "lpips_diversity": 1},
     default_thresholds={"domain_accuracy": {"max_regression": 0.2}},
     evaluator_factory=_evaluator,
+    embedded_domains=EMBEDDED_DOMAINS,
     synthetic_batches=synthetic_batches,
 ))

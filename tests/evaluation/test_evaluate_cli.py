@@ -1,0 +1,161 @@
+"""`python -m i2i_keras.evaluate`: every method's tiny export on its data kind's embedded data, folders of each
+layout, the report files, metric selection, the saved domain judge, baselines, skipped metrics and the errors."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from i2i_keras import build_model
+from i2i_keras.data import encode_png
+from i2i_keras.data import kinds
+from i2i_keras.evaluate import main
+from i2i_keras.export import export_for_serving
+from i2i_keras.registry import list_methods
+from tests.evaluation import toys
+from tests.helpers import tiny_config
+
+
+def _report(folder):
+    with open(os.path.join(folder, "metrics.json")) as f:
+        return json.load(f)
+
+
+@pytest.fixture(scope="module")
+def method_exports(tmp_path_factory):
+    """method -> (export base path, data kind) of each registered method's tiny config, exported once."""
+    out = {}
+    for method in list_methods():
+        if not os.path.exists(os.path.join(os.path.dirname(__file__), "..", "..", "configs", "tiny",
+                                           f"{method}.yaml")):
+            continue
+        model = build_model(tiny_config(method))
+        base = str(tmp_path_factory.mktemp(f"export_{method}"))
+        export_for_serving(model, base)
+        out[method] = (base, model.data_kind)
+    return out
+
+
+def test_every_methods_export_is_evaluated_on_its_kinds_embedded_data(method_exports, tmp_path, capsys):
+    assert {"pix2pix", "cyclegan", "stargan", "munit", "bicyclegan", "unit", "discogan"} <= set(method_exports)
+    for method, (base, kind_name) in sorted(method_exports.items()):
+        kind = kinds.get(kind_name)
+        out = str(tmp_path / method)
+        assert main(["--model", base, "--data", kind.default_data, "--max-examples", "3", "--output", out,
+                     "--quiet"]) == 0, method
+        report = _report(out)
+        assert report["method"] == method and report["data_kind"] == kind_name
+        assert list(report["metrics"]) == list(report["protocol"]["metrics"])
+        # Every declared metric is reported: a number, or None with the reason it was skipped.
+        assert set(report["metrics"]) == set(kind.metrics), method
+        for name, value in report["metrics"].items():
+            assert value is not None or name in report["skipped"], (method, name)
+        assert report["data"]["spec"] == kind.default_data and report["data"]["planned"] >= 3
+        with open(os.path.join(out, "report.html")) as f:
+            page = f.read()
+        assert page.count("<img") >= 6 and all(name in page for name in report["metrics"])
+        if "domain_accuracy" in kind.metrics:
+            assert os.path.exists(os.path.join(out, "domain_judge.npz"))
+    assert "lpips_diversity" not in _report(str(tmp_path / "munit"))["skipped"]  # MUNIT samples styles
+    assert "lpips_diversity" not in _report(str(tmp_path / "bicyclegan"))["skipped"]
+    assert "psnr_y:" in capsys.readouterr().out
+
+
+def _paired_folder(root, count=4, size=32):
+    """An AB folder (source | target side by side) with test/ split; target = the source inverted."""
+    for offset, split in enumerate(("train", "test")):
+        os.makedirs(os.path.join(root, split))
+        for i, image in enumerate(toys.smooth_images(count, size=size, seed=40 + offset)):
+            with open(os.path.join(root, split, f"{i}.png"), "wb") as f:
+                f.write(encode_png(np.concatenate([image, 255 - image], axis=1)))
+    return root
+
+
+def test_folder_report_metric_subset_baseline_and_no_overwrite(tmp_path, capsys):
+    data = _paired_folder(str(tmp_path / "ab"))
+    invert = toys.export_toy(str(tmp_path / "invert"), "paired", lambda image: 255 - image)
+    identity = toys.export_toy(str(tmp_path / "identity"), "paired", lambda image: image)
+    out = str(tmp_path / "eval")
+
+    assert main(["--model", invert, "--data", data, "--metrics", "psnr_y,lpips", "--baseline", identity,
+                 "--threshold", "psnr.max_regression=0", "--output", out, "--quiet"]) == 0
+    report = _report(out)
+    assert list(report["metrics"]) == ["psnr_y", "lpips"]  # psnr is thresholded by default but not selected
+    assert report["metrics"]["psnr_y"] == "Infinity" and report["metrics"]["lpips"] == pytest.approx(0, abs=1e-6)
+    assert report["baseline"]["metrics"]["lpips"] > 0.1
+    assert report["data"] == {"spec": data, "source": "folder", "split": "eval", "planned": 4, "rejected": 0}
+    assert "baseline output" in open(os.path.join(out, "report.html")).read()
+
+    before = open(os.path.join(out, "metrics.json")).read()
+    assert main(["--model", identity, "--data", data, "--output", out, "--quiet"]) == 2
+    assert "an evaluation report exists; pass --overwrite" in capsys.readouterr().err
+    assert open(os.path.join(out, "metrics.json")).read() == before
+    assert main(["--model", identity, "--data", data, "--output", out, "--overwrite", "--quiet"]) == 0
+    assert _report(out)["metrics"]["psnr_y"] < 20.0
+
+
+def test_saved_judge_is_reused_and_must_fit_the_data(tmp_path, capsys):
+    root = tmp_path / "unpaired"
+    for split in ("train", "test"):
+        for domain, seed in (("A", 1), ("B", 2)):
+            os.makedirs(root / split / domain)
+            for i, image in enumerate(toys.smooth_images(4, seed=seed * 10 + len(split))):
+                image = image // 4 if domain == "A" else 255 - image // 4  # dark A, bright B
+                (root / split / domain / f"{i}.png").write_bytes(encode_png(image))
+    identity = toys.export_toy(str(tmp_path / "id"), "unpaired", lambda image: image, mode="a2b")
+    brighten = toys.export_toy(str(tmp_path / "bright"), "unpaired", lambda image: 255 - image, mode="a2b")
+    first, second = str(tmp_path / "e1"), str(tmp_path / "e2")
+    assert main(["--model", identity, "--data", str(root), "--output", first, "--quiet"]) == 0
+    judge = os.path.join(first, "domain_judge.npz")
+    assert main(["--model", brighten, "--data", str(root), "--judge", judge, "--output", second, "--quiet"]) == 0
+    one, two = _report(first), _report(second)
+    assert one["metrics"]["domain_accuracy"] == 0.0 and two["metrics"]["domain_accuracy"] == 1.0
+    assert one["protocol"]["domain_judge"] == two["protocol"]["domain_judge"]
+    assert len(one["protocol"]["domain_judge"]["training_images_sha256"]) == 64
+
+    paired = toys.export_toy(str(tmp_path / "p"), "multi_domain", lambda image, target: image,
+                             extra=tf.TensorSpec([None], tf.int32, name="target_domain"))
+    fm = os.path.join(os.path.dirname(__file__), "..", "..", "i2i_keras", "data", "embedded", "fashion_mnist")
+    assert main(["--model", paired, "--data", fm, "--judge", judge, "--max-examples", "4", "--quiet"]) == 2
+    assert "cannot judge this data" in capsys.readouterr().err
+
+
+def test_missing_weights_are_skipped_with_the_reason(tmp_path, monkeypatch):
+    from i2i_keras.evaluation import base
+    from i2i_keras.evaluation import features
+    from i2i_keras.networks import pretrained
+
+    monkeypatch.setenv("I2I_KERAS_WEIGHTS_DIR", str(tmp_path / "no_weights"))
+    for clear in (base._lpips_model.cache_clear, features._vgg_pooled.cache_clear, pretrained.clear_cache):
+        clear()
+    try:
+        data = _paired_folder(str(tmp_path / "ab"))
+        model = toys.export_toy(str(tmp_path / "m"), "paired", lambda image: image)
+        out = str(tmp_path / "eval")
+        assert main(["--model", model, "--data", data, "--output", out, "--quiet"]) == 0
+        report = _report(out)
+        assert isinstance(report["metrics"]["psnr_y"], float) and not report["skipped"].get("psnr_y")
+        for name in ("lpips", "fd_vgg16", "kid_vgg16"):
+            assert report["metrics"][name] is None and "no_weights" in report["skipped"][name]
+        assert "Skipped metrics" in open(os.path.join(out, "report.html")).read()
+    finally:
+        for clear in (base._lpips_model.cache_clear, features._vgg_pooled.cache_clear, pretrained.clear_cache):
+            clear()
+
+
+@pytest.mark.parametrize("argv, code, message", [
+    (["--data", "nowhere"], 2, "nowhere: no such folder or file"),
+    (["--metrics", "psnr,fid_banana"], 2, "not metrics of this evaluation"),
+    (["--split", "middle"], 2, "--split must be one of"),
+    (["--max-examples", "0"], 2, "--max-examples must be >= 1"),
+])
+def test_bad_arguments_are_one_line_errors(tmp_path, capsys, argv, code, message):
+    data = _paired_folder(str(tmp_path / "ab"))
+    model = toys.export_toy(str(tmp_path / "m"), "paired", lambda image: image)
+    args = {"--model": model, "--data": data}
+    args.update(dict(zip(argv[::2], argv[1::2])))
+    assert main([x for kv in args.items() for x in kv] + ["--quiet"]) == code
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
