@@ -178,3 +178,24 @@ def test_dataset_function_gets_the_batch_of_several_critic_steps_and_the_resume_
     cfg.train.steps = 4
     run(cfg, str(tmp_path / "run"), resume=True, export=False, verbose=0, train_dataset=train)
     assert calls[-1] == (cfg.train.batch_size * 2, 2)
+
+
+def test_final_evaluation_reports_lpips_of_paired_methods(tmp_path, vgg16_offline):
+    """metrics.json (and the CLI's `evaluation:` line) carry LPIPS next to PSNR/SSIM, computed by the metric suite
+    on the same eval pairs: equal to `i2i_keras.metrics.LPIPS` on the model's own outputs."""
+    from i2i_keras.data import make_dataset
+    from i2i_keras.metrics import LPIPS
+
+    import tensorflow as tf
+
+    cfg = tiny_config("pix2pix", ["train.steps=2", "train.eval_batches=1", "model.dropout_at_inference=false"])
+    batch = next(iter(make_dataset(None, "paired", cfg.data, cfg.train.batch_size, seed=cfg.train.seed,
+                                   training=False, split="test")))
+    result = run(cfg, str(tmp_path / "run"), export=False, verbose=0,
+                 eval_dataset=tf.data.Dataset.from_tensors(batch).repeat())
+    with open(tmp_path / "run" / "metrics.json") as f:
+        evaluation = json.load(f)["evaluation"]
+    assert {"psnr", "ssim", "l1", "lpips"} <= set(evaluation)
+    expected = np.mean(LPIPS()(result.model.translate(batch["source"]), batch["target"]).numpy())
+    assert 0.0 < evaluation["lpips"] == pytest.approx(float(expected), rel=1e-4)
+    assert result.metrics["lpips"] == evaluation["lpips"]
