@@ -145,8 +145,11 @@ def _print_summary(report: dict) -> None:
         if name in baseline and baseline[name] is not None and value is not None:
             text += f"  (baseline {baseline[name]:.6g})"
         print(f"{name}: {text}")
+    by_reason: dict = {}
     for name, reason in report["skipped"].items():
-        print(f"skipped {name}: {reason}")
+        by_reason.setdefault(reason, []).append(name)
+    for reason, names in by_reason.items():
+        print(f"skipped {', '.join(names)}: {reason}")
     if report["checks"] and any(c["check"] != "valid" for c in report["checks"]):
         print("blessed" if report["blessed"] else "not blessed: " + ", ".join(
             f"{c['metric']}.{c['check']}" for c in report["checks"] if not c["passed"]))
