@@ -151,7 +151,12 @@ class FeatureEvaluator(Evaluator):
 
     @property
     def protocol(self) -> dict:
-        extra = {"kid": {"subsets": KID_SUBSETS, "subset_size": KID_SUBSET_SIZE, "kernel": "(x.y/d + 1)^3"}}
+        extra = {"kid": {"subsets": KID_SUBSETS, "subset_size": KID_SUBSET_SIZE, "kernel": "(x.y/d + 1)^3"},
+                 "features": {fd: dict(getattr(network, "description", {"name": network.name}))
+                              for fd, _, network in self._feature_sets()}}
+        lpips, _ = lpips_model()
+        if lpips is not None and any(self.wants(m) for m in ("lpips", "lpips_to_input", "lpips_diversity")):
+            extra["lpips"] = dict(lpips.description)
         if self.judge is not None:
             extra["domain_judge"] = self.judge.description
         return {**super().protocol, **extra}
