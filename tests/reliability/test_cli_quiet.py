@@ -18,6 +18,7 @@ _TF_IMPORT_BANNER = re.compile(r"^(WARNING: All log messages before absl::Initia
 CASES = [
     ["-m", "i2i_keras.train", "--method", "nope"],
     ["-m", "i2i_keras.translate", "--model", "/no/such/model", "--input", "a.png", "--output", "b.png"],
+    ["-m", "i2i_keras.evaluate", "--model", "/no/such/model", "--data", "embedded:photos"],
     ["-m", "pipeline.run", "--method", "nope", "--data", ".", "--output", "out"],
 ]
 
