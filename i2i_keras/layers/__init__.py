@@ -2,8 +2,10 @@
 
 from i2i_keras.layers.conditioning import AdaptiveInstanceNorm, TileLatent
 from i2i_keras.layers.image_pool import ImagePool
-from i2i_keras.layers.normalization import normalization
+from i2i_keras.layers.normalization import INFERENCE_NORMS, NORMS, BatchNorm, normalization
 from i2i_keras.layers.padding import ReflectionPadding2D
+from i2i_keras.layers.pooling import PaddedAveragePooling2D
 from i2i_keras.layers.regularization import InferenceDropout
 
-__all__ = ["AdaptiveInstanceNorm", "ImagePool", "InferenceDropout", "ReflectionPadding2D", "TileLatent", "normalization"]
+__all__ = ["AdaptiveInstanceNorm", "BatchNorm", "INFERENCE_NORMS", "ImagePool", "InferenceDropout", "NORMS",
+           "PaddedAveragePooling2D", "ReflectionPadding2D", "TileLatent", "normalization"]

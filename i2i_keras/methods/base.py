@@ -26,7 +26,9 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from i2i_keras import losses
 from i2i_keras import metrics as i2i_metrics
+from i2i_keras.layers import INFERENCE_NORMS
 
 
 # Standard names of extra inputs, shared by every method, the exported signatures, the CLIs and serving clients.
@@ -84,6 +86,11 @@ class TranslationModel(keras.Model):
     # Outputs are this many times the input's height and width (super-resolution); `translate`, the exported
     # signatures and their metadata (`output_scale`) follow it.
     output_scale: int = 1
+    # Step decay of both optimizers' (constant) learning rates, kept by the model: every `lr_step_size` training
+    # steps the rates are multiplied by `lr_step_gamma` (PyTorch's `StepLR`, MUNIT's `lr_policy: step`); 0 = off.
+    # It lives here because the rates follow `train_steps`, which checkpoints and `--resume` restore exactly.
+    lr_step_size: int = 0
+    lr_step_gamma: float = 1.0
 
     def __init__(self, image_size=256, in_channels=3, out_channels=3, loss_weights=None, seed=None, name=None,
                  **kwargs):
@@ -242,7 +249,31 @@ class TranslationModel(keras.Model):
             self.optimizer.build(self.generator_variables())
         if self.d_optimizer is not None and not self.d_optimizer.built:
             self.d_optimizer.build(self.discriminator_variables())
+        self._base_learning_rates = self._constant_learning_rates() if self.lr_step_size else []
         self._create_trackers()
+
+    def _constant_learning_rates(self) -> list:
+        """(optimizer, initial rate) of both optimizers for the step decay, which needs constant rates to scale."""
+        rates = []
+        for optimizer in (self.optimizer, self.d_optimizer):
+            if optimizer is None:
+                continue
+            rate = optimizer.learning_rate
+            if not isinstance(rate, keras.Variable):
+                raise ValueError(f"{self.method_name}'s learning-rate step decay (lr_step_size={self.lr_step_size}) "
+                                 f"needs optimizers with a constant learning rate (optim.schedule: constant). "
+                                 f"Received: learning_rate={rate!r}")
+            rates.append((optimizer, float(rate.numpy())))
+        return rates
+
+    def _decay_learning_rates(self) -> None:
+        """Sets each optimizer's rate to initial * lr_step_gamma ** (train_steps // lr_step_size) before a step."""
+        if not self.lr_step_size:
+            return
+        periods = ops.cast(ops.floor_divide(self.train_steps.value, self.lr_step_size), "float32")
+        factor = ops.power(float(self.lr_step_gamma), periods)
+        for optimizer, rate in self._base_learning_rates:
+            optimizer.learning_rate.assign(ops.cast(rate * factor, optimizer.learning_rate.dtype))
 
     def get_compile_config(self):
         if not self.compiled:
@@ -308,6 +339,7 @@ class TranslationModel(keras.Model):
     skip_nonfinite_updates: bool = False
 
     def train_step(self, data):
+        self._decay_learning_rates()
         batch = self.prepare_batch(data)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         trains_d = self.d_optimizer is not None and self.has_discriminator_terms()
@@ -320,14 +352,14 @@ class TranslationModel(keras.Model):
             # MirroredStrategy (an optimizer's cross-replica merge_call cannot sit inside control flow).
             chunks = _split_batch(batch, self.discriminator_steps)
             for chunk in chunks[:-1]:
-                d_losses = self._discriminator_update(chunk, _detached(self.generate(chunk, training=True)),
+                d_losses = self._discriminator_update(chunk, detached(self.generate(chunk, training=True)),
                                                       replicas, applied)
             batch = chunks[-1]
         with tf.GradientTape() as g_tape:
             outputs = self.generate(batch, training=True)
             if trains_d and self.update_discriminator_first:
                 with g_tape.stop_recording():
-                    d_losses = self._discriminator_update(batch, _detached(outputs), replicas, applied)
+                    d_losses = self._discriminator_update(batch, detached(outputs), replicas, applied)
             g_losses = self.generator_losses(batch, outputs)
             g_total = self._weighted_total(g_losses)
             g_scaled = self.optimizer.scale_loss(g_total / replicas)
@@ -335,9 +367,13 @@ class TranslationModel(keras.Model):
         g_grads = g_tape.gradient(g_scaled, g_vars)
         self._apply(self.optimizer, g_grads, g_vars, [*g_losses.values(), g_total], applied)
         if trains_d and not self.update_discriminator_first:
-            d_losses = self._discriminator_update(batch, _detached(outputs), replicas, applied)
+            d_losses = self._discriminator_update(batch, detached(outputs), replicas, applied)
         self.train_steps.assign_add(1)
-        values = {**d_losses, **g_losses, "g_total": g_total}
+        return self._report({**d_losses, **g_losses, "g_total": g_total}, applied)
+
+    def _report(self, values: dict, applied: list) -> dict:
+        """Tracks a training step's loss values and returns the logs (with `skip_nonfinite_updates`, leaving out a
+        step whose updates were not all applied, and counting it)."""
         if not self.skip_nonfinite_updates:
             self._track(values)
             # Only the terms trained on are reported; the evaluation-only metrics (psnr, ...) belong to `evaluate`.
@@ -358,12 +394,16 @@ class TranslationModel(keras.Model):
                     [] if applied is None else applied)
         return {**d_losses, "d_total": d_total}
 
-    def _apply(self, optimizer, grads, variables, losses, applied):
+    def _apply(self, optimizer, grads, variables, losses, applied, when=None):
         """`optimizer.apply(grads, variables)`; with `skip_nonfinite_updates`, only when the losses and gradients
         are finite on every replica (appends that bool to `applied`). A loss-scale optimizer (mixed_float16) checks
-        its gradients itself (overflow lowers its scale), so only the losses are checked for it."""
+        its gradients itself (overflow lowers its scale), so only the losses are checked for it. `when` (a bool
+        tensor, the same on every replica) applies the update only when true (a method that alternates updates)."""
         if not self.skip_nonfinite_updates:
-            optimizer.apply(grads, variables)
+            if when is None:
+                optimizer.apply(grads, variables)
+            else:
+                _apply_if(optimizer, grads, variables, when)
             return
         checks = [ops.all(ops.isfinite(ops.cast(v, "float32"))) for v in losses]
         if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
@@ -375,7 +415,7 @@ class TranslationModel(keras.Model):
             bad = context.all_reduce(tf.distribute.ReduceOp.SUM, 1.0 - ops.cast(finite, "float32"))
             finite = ops.equal(bad, 0.0)
         applied.append(finite)
-        _apply_if(optimizer, grads, variables, finite)
+        _apply_if(optimizer, grads, variables, finite if when is None else ops.logical_and(finite, when))
 
     def test_step(self, data):
         batch = self.prepare_batch(data)
@@ -466,6 +506,39 @@ def check_size_multiple(image_size: int, multiple: int, name: str = "", **receiv
         raise ValueError(f"image_size must be a multiple of {what}. Received: image_size={image_size}{extra}")
 
 
+def check_inference_norm(inference_norm) -> None:
+    """Raises a ValueError unless `inference_norm` is one of `layers.INFERENCE_NORMS` ("moving" or "batch")."""
+    if inference_norm not in INFERENCE_NORMS:
+        raise ValueError(f"`inference_norm` must be one of {list(INFERENCE_NORMS)}. "
+                         f"Received: inference_norm={inference_norm!r}")
+
+
+def half_squared_norm(variables):
+    """0.5 * sum(w^2) over `variables`: its gradient is w, so a loss weight wd on it is exactly PyTorch Adam's
+    coupled `weight_decay=wd` (the gradient gets wd * w before the moments; Keras's AdamW decay is decoupled)."""
+    total = ops.zeros((), "float32")
+    for v in variables:
+        total = total + ops.sum(ops.square(ops.cast(v, "float32")))
+    return 0.5 * total
+
+
+def reference_discriminator_loss(real_logits, fake_logits, gan_mode):
+    """The discriminator loss as the UNIT and MUNIT references write it: the sum of the real and fake terms (BCE or
+    squared error), without the 1/2 of `losses.discriminator_adversarial`'s lsgan and vanilla forms, summed over the
+    scales of a multi-scale critic. Adam ignores a constant factor on its own, but not next to a weight-decay term,
+    which this keeps at the reference's relative weight."""
+    scales = len(real_logits) if isinstance(real_logits, (list, tuple)) else 1
+    factor = 2.0 if gan_mode in ("lsgan", "vanilla") else 1.0
+    return factor * scales * losses.discriminator_adversarial(real_logits, fake_logits, gan_mode)
+
+
+def reference_generator_loss(fake_logits, gan_mode):
+    """The generator's adversarial loss summed (not averaged) over the scales of a multi-scale critic, as the UNIT
+    and MUNIT references add one term per scale."""
+    scales = len(fake_logits) if isinstance(fake_logits, (list, tuple)) else 1
+    return scales * losses.generator_adversarial(fake_logits, gan_mode)
+
+
 def check_positive_ints(**values) -> None:
     """Raises a ValueError naming the first argument that is not a positive integer (a bool is not one)."""
     for arg, value in values.items():
@@ -505,7 +578,7 @@ def _apply_if(optimizer, grads, variables, finite) -> None:
     tf.distribute.get_replica_context().merge_call(cross_replica, args=(grads, finite))
 
 
-def _detached(outputs: dict) -> dict:
+def detached(outputs: dict) -> dict:
     return {k: ops.stop_gradient(v) for k, v in outputs.items()}
 
 

@@ -5,27 +5,18 @@ style encoder c7s1-64, d128, d256, d256, d256, global average pool, fc8 (no norm
 the style statistics the encoder must see); decoder R256 x4 with AdaIN, u128, u64 (nearest x2 upsampling, 5x5 conv,
 layer norm), c7s1-3 tanh; an MLP (3 layers of 256) maps the style code to every AdaIN scale and shift.
 
-Weight initialisation (`init`): "gaussian" is N(0, 0.02) (pix2pix/CycleGAN/UNIT, and MUNIT's discriminators);
-"kaiming" is He-normal, N(0, 2 / fan_in) untruncated, which MUNIT's configs use for every generator convolution
-and linear layer (`init: kaiming`, `weights_init` in its `utils.py`). Biases start at zero either way.
+Weight initialisation (`init`): see `generators.INITS` ("kaiming" for MUNIT's generators, "xavier" with gain 0.02 for
+BicycleGAN's networks).
 """
 
 import keras
 
 from i2i_keras.layers import AdaptiveInstanceNorm, ReflectionPadding2D
-from i2i_keras.networks.generators import _init, _norm, residual_block
+from i2i_keras.networks.generators import (INITS, _init, _norm, check_init, conv, conv_transpose, initializer,
+                                           residual_block)
 
-INITS = ("gaussian", "kaiming")
-
-
-def initializer(kind="gaussian"):
-    """A fresh kernel initializer: "gaussian" N(0, 0.02) or "kaiming" (He normal, untruncated, as PyTorch's
-    `kaiming_normal_(a=0, mode="fan_in")`)."""
-    if kind == "gaussian":
-        return _init()
-    if kind == "kaiming":
-        return keras.initializers.VarianceScaling(2.0, mode="fan_in", distribution="untruncated_normal")
-    raise ValueError(f"Unknown initialisation {kind!r}; expected one of {list(INITS)}. Received: init={kind!r}")
+__all__ = ["INITS", "adain_decoder", "content_encoder", "conv_decoder", "initializer", "mlp", "resnet_encoder",
+           "style_encoder", "unit_decoder", "unit_encoder"]
 
 
 @keras.saving.register_keras_serializable(package="i2i_keras")
@@ -59,7 +50,8 @@ def _conv(x, filters, kernel, strides, norm, activation, name, init="gaussian"):
 def content_encoder(in_channels=3, base_filters=64, num_downsampling=2, num_blocks=4, norm="instance",
                     activation="relu", name="content_encoder", init="gaussian"):
     """c7s1-F, then `num_downsampling` 4x4 stride-2 convs doubling F, then `num_blocks` residual blocks.
-    Output: [B, H / 2**n, W / 2**n, F * 2**n]. (MUNIT's content encoder; UNIT's domain encoders.)"""
+    Output: [B, H / 2**n, W / 2**n, F * 2**n]. (MUNIT's `ContentEncoder` in NVlabs/MUNIT `networks.py`: reflection
+    padding, `norm="instance"` without affine parameters as its `nn.InstanceNorm2d`, biases everywhere.)"""
     inputs = keras.Input((None, None, in_channels), name="images")
     x = _conv(inputs, base_filters, 7, 1, norm, activation, "in", init)
     filters = base_filters
@@ -178,3 +170,105 @@ def conv_decoder(out_channels=3, in_filters=256, num_upsampling=2, num_blocks=0,
     x = keras.layers.Conv2D(out_channels, 7, kernel_initializer=_init(), name="out_conv")(x)
     outputs = keras.layers.Activation("tanh", dtype="float32", name="out_tanh")(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+@keras.saving.register_keras_serializable(package="i2i_keras")
+def leaky_relu_001(x):
+    """PyTorch's default `nn.LeakyReLU()` slope, 0.01, as max(x, 0.01 x) (see `leaky_relu_02` for why a function)."""
+    return keras.ops.maximum(x, 0.01 * x)
+
+
+def _unit_residual_blocks(x, filters, num_blocks, norm, name):
+    """UNIT's `INSResBlock`s: 3x3 convolutions zero-padded by 1 with biases, instance norm, ReLU between, identity
+    skip (mingyuliutw/UNIT `src/trainers/common_net.py`)."""
+    for i in range(num_blocks):
+        x = residual_block(x, filters, norm, f"{name}{i}", reflect=False, use_bias=True)
+    return x
+
+
+def unit_encoder(in_channels=3, base_filters=64, num_downsampling=2, num_blocks=3, norm="instance",
+                 name="unit_encoder"):
+    """A UNIT encoder's domain-specific front (`COCOResGen` in mingyuliutw/UNIT `src/trainers/cocogan_nets.py`,
+    the cat2tiger config's `n_enc_front_blk: 3`, `n_enc_res_blk: 3`): a 7x7 convolution (zero padding 3, bias) with
+    LeakyReLU 0.01 and no normalization, `num_downsampling` 3x3 stride-2 convolutions (padding 1, bias) doubling
+    the channels with `norm` and ReLU (`ReLUINSConv2d`), then `num_blocks` residual blocks.
+    Output: [B, H / 2**n, W / 2**n, F * 2**n]."""
+    inputs = keras.Input((None, None, in_channels), name="images")
+    x = conv(inputs, base_filters, 7, 1, 3, name="in_conv")
+    x = keras.layers.Activation(leaky_relu_001, name="in_lrelu")(x)
+    filters = base_filters
+    for i in range(num_downsampling):
+        filters *= 2
+        x = conv(x, filters, 3, 2, 1, name=f"down{i}_conv")
+        x = _norm(x, norm, f"down{i}_norm")
+        x = keras.layers.ReLU(name=f"down{i}_relu")(x)
+    x = _unit_residual_blocks(x, filters, num_blocks, norm, "res")
+    return keras.Model(inputs, x, name=name)
+
+
+def unit_residual_stack(filters, num_blocks=1, norm="instance", name="unit_residual_stack"):
+    """UNIT's shared layers (`enc_shared` / `dec_shared` of `COCOResGen`): `num_blocks` residual blocks, called by
+    both domains' streams."""
+    if num_blocks < 1:
+        raise ValueError(f"`num_blocks` must be >= 1. Received: num_blocks={num_blocks!r}")
+    inputs = keras.Input((None, None, filters), name="features")
+    return keras.Model(inputs, _unit_residual_blocks(inputs, filters, num_blocks, norm, "res"), name=name)
+
+
+def unit_decoder(out_channels=3, in_filters=256, num_upsampling=2, num_blocks=3, norm="instance",
+                 name="unit_decoder"):
+    """A UNIT generator's domain-specific back (`COCOResGen`, `n_gen_res_blk: 3`, `n_gen_front_blk: 3`):
+    `num_blocks` residual blocks, `num_upsampling` 3x3 stride-2 transposed convolutions (padding 1,
+    output_padding 1, bias) halving the channels with `norm` and ReLU (`ReLUINSConvTranspose2d`), a 1x1 transposed
+    convolution to `out_channels` and tanh."""
+    inputs = keras.Input((None, None, in_filters), name="content")
+    x = _unit_residual_blocks(inputs, in_filters, num_blocks, norm, "res")
+    filters = in_filters
+    for i in range(num_upsampling):
+        filters //= 2
+        x = conv_transpose(x, filters, 3, 2, 1, 1, name=f"up{i}_conv")
+        x = _norm(x, norm, f"up{i}_norm")
+        x = keras.layers.ReLU(name=f"up{i}_relu")(x)
+    x = conv_transpose(x, out_channels, 1, 1, name="out_conv")
+    outputs = keras.layers.Activation("tanh", dtype="float32", name="out_tanh")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def resnet_encoder(in_channels=3, base_filters=64, num_blocks=5, latent_dim=8, norm="instance", init="gaussian",
+                   name="resnet_encoder"):
+    """BicycleGAN's encoder E (`E_ResNet` with `vaeLike=True`; `resnet_256` is num_blocks=5, in junyanz/BicycleGAN
+    `models/networks.py`): a 4x4 stride-2 convolution (padding 1), then `num_blocks - 1` residual downsampling
+    blocks (`BasicBlock`: norm, LeakyReLU 0.2, 3x3 conv, norm, LeakyReLU, 3x3 conv, 2x2 average pool; shortcut 2x2
+    average pool then 1x1 conv) growing the channels F, 2F, 3F, 4F, 4F..., LeakyReLU, average pooling, and two
+    linear heads: `[mu, logvar]`, each [B, latent_dim]. Every convolution has a bias.
+
+    The reference pools with a fixed 8x8 window and flattens, which only fits 256 px inputs (an 8x8 map); this
+    encoder averages the whole final map, the same function at 256 px and defined at every size.
+    """
+    check_init(init)
+    if num_blocks < 1:
+        raise ValueError(f"`num_blocks` must be >= 1. Received: num_blocks={num_blocks!r}")
+    inputs = keras.Input((None, None, in_channels), name="images")
+    x = conv(inputs, base_filters, 4, 2, 1, init=init, name="in_conv")
+    filters = base_filters
+    for n in range(1, num_blocks):
+        inner = base_filters * min(4, n)
+        filters = base_filters * min(4, n + 1)
+        name_n = f"block{n}"
+        y = _norm(x, norm, f"{name_n}_norm1")
+        y = keras.layers.Activation(leaky_relu_02, name=f"{name_n}_lrelu1")(y)
+        y = conv(y, inner, 3, 1, 1, init=init, name=f"{name_n}_conv1")
+        y = _norm(y, norm, f"{name_n}_norm2")
+        y = keras.layers.Activation(leaky_relu_02, name=f"{name_n}_lrelu2")(y)
+        y = conv(y, filters, 3, 1, 1, init=init, name=f"{name_n}_conv2")
+        y = keras.layers.AveragePooling2D(2, name=f"{name_n}_pool")(y)
+        shortcut = keras.layers.AveragePooling2D(2, name=f"{name_n}_shortcut_pool")(x)
+        shortcut = conv(shortcut, filters, 1, init=init, name=f"{name_n}_shortcut_conv")
+        x = keras.layers.Add(name=f"{name_n}_add")([y, shortcut])
+    x = keras.layers.Activation(leaky_relu_02, name="out_lrelu")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    mu = keras.layers.Dense(latent_dim, kernel_initializer=initializer(init), name="mu")(x)
+    logvar = keras.layers.Dense(latent_dim, kernel_initializer=initializer(init), name="logvar")(x)
+    mu = keras.layers.Activation("linear", dtype="float32", name="mu_f32")(mu)
+    logvar = keras.layers.Activation("linear", dtype="float32", name="logvar_f32")(logvar)
+    return keras.Model(inputs, [mu, logvar], name=name)

@@ -39,9 +39,10 @@ def test_network_shapes(model):
     mu, logvar = model.encoder(x)
     assert tuple(mu.shape) == tuple(logvar.shape) == (2, 8)
     assert tuple(model.generator([x, np.zeros((2, 8), "float32")]).shape) == (2, 32, 32, 3)
-    # Two PatchGAN scales, the coarser on the 2x average-pooled image with half the filters (D_NLayersMulti).
+    # Two PatchGAN scales, the coarser on the 2x average-pooled image with half the filters (D_NLayersMulti); with
+    # PyTorch's padding of 1, two stride-2 and two stride-1 4x4 convolutions map n to n / 4 - 2.
     logits = model.discriminator_vae(x)
-    assert [tuple(t.shape) for t in logits] == [(2, 8, 8, 1), (2, 4, 4, 1)]
+    assert [tuple(t.shape) for t in logits] == [(2, 6, 6, 1), (2, 2, 2, 1)]
     assert model.discriminator_vae.get_layer("s1_patch").get_layer("conv0").filters == 4
 
 
@@ -52,8 +53,14 @@ def test_constructor_errors_name_the_received_value():
         BicycleGAN(image_size=32, num_downs=5, latent_dim=0)
     with pytest.raises(ValueError, match="dropout=1.5"):
         BicycleGAN(image_size=32, num_downs=5, dropout=1.5)
-    with pytest.raises(ValueError, match="image_size=8, encoder_downsampling=4"):
+    with pytest.raises(ValueError, match="image_size=8, encoder_downsampling=5"):
         BicycleGAN(image_size=8, num_downs=3)
+    with pytest.raises(ValueError, match="encoder='vgg'"):
+        BicycleGAN(image_size=32, num_downs=5, encoder="vgg")
+    with pytest.raises(ValueError, match="latent_at='output'"):
+        BicycleGAN(image_size=32, num_downs=5, latent_at="output")
+    with pytest.raises(ValueError, match="init='he'"):
+        BicycleGAN(image_size=32, num_downs=5, init="he")
     with pytest.raises(ValueError, match="g_adv'"):
         BicycleGAN(image_size=32, num_downs=5, loss_weights={"g_adv": 1.0})
 
@@ -246,3 +253,21 @@ def test_gray_source_colour_reference_in_python_and_in_the_export(tmp_path):
     pixels = tf.io.decode_png(served["images"].numpy()[0]).numpy()
     assert pixels.shape == (32, 32, 3)
     assert np.abs(pixels.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_reference_initialisation_encoder_and_latent_injection():
+    """junyanz/BicycleGAN models/networks.py: xavier_normal(gain 0.02) kernels, E_ResNet, z at every U-Net block."""
+    model = BicycleGAN(image_size=64, num_downs=6, base_filters=16, encoder_filters=16, disc_filters=16, seed=0)
+    kernel = model.generator.get_layer("down3_conv").kernel.numpy()
+    fan_in = kernel.shape[0] * kernel.shape[1] * kernel.shape[2]
+    fan_out = kernel.shape[0] * kernel.shape[1] * kernel.shape[3]
+    np.testing.assert_allclose(kernel.std(), 0.02 * math.sqrt(2.0 / (fan_in + fan_out)), rtol=0.05)
+    assert model.encoder.get_layer("block1_shortcut_conv").kernel.shape[:2] == (1, 1)
+    tiles = [layer for layer in model.generator.layers if "tile_latent" in layer.name]
+    assert len(tiles) == 6
+    mu, logvar = model.encoder(_images(size=64))
+    assert tuple(mu.shape) == tuple(logvar.shape) == (2, 8)
+    legacy = BicycleGAN(image_size=64, num_downs=6, base_filters=16, encoder="conv", encoder_downsampling=4,
+                        latent_at="input", init="gaussian")
+    assert len([layer for layer in legacy.generator.layers if "tile_latent" in layer.name]) == 1
+    assert "block1_shortcut_conv" not in [layer.name for layer in legacy.encoder.layers]

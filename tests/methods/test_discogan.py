@@ -113,3 +113,92 @@ def test_discogan_learns_sneakers_to_ankle_boots():
         "data.channels=1", "model.num_downs=3", "model.base_filters=16", "model.norm=batch", "train.batch_size=8",
         "optim.g_lr=5e-4", "optim.d_lr=1.5e-4", "loss_weights.g_adv=0.1", "loss_weights.g_fm=0.9"])
     assert_learns_unpaired_translation(model, train, test, steps=300)
+
+
+def _authors_code_model(overrides=()):
+    """The tiny DiscoGAN with the authors' code's recipe (configs/discogan/authors_code_64.yaml's model and loss
+    options), compiled with the tiny config's optimizers."""
+    from i2i_keras.training.loop import compile_model
+
+    recipe = ["model.update_interval=3", "model.recon_rate=0.5", "model.recon_rate_start=0.01",
+              "model.curriculum_steps=2", "loss_weights.g_adv=0.1", "loss_weights.g_fm=0.9",
+              "loss_weights.g_weight_decay=1e-5", "loss_weights.d_weight_decay=1e-5", *overrides]
+    cfg = tiny_config("discogan", recipe)
+    keras.utils.set_random_seed(0)
+    model = build_model(cfg)
+    compile_model(model, cfg)
+    return model
+
+
+def _synthetic_unpaired(model, count):
+    from tests.helpers import model_batches
+
+    return model_batches(model, count=count)
+
+
+def test_authors_code_updates_d_every_third_step_and_g_on_the_others():
+    """image_translation.py: `if iters % update_interval == 0: D step, else: G step`, one batch per iteration."""
+    model = _authors_code_model()
+    g_before = [v.numpy().copy() for v in model.generator_variables()]
+    d_before = [v.numpy().copy() for v in model.discriminator_variables()]
+    changed = []
+    for step, batch in enumerate(_synthetic_unpaired(model, 4)):
+        model.train_step(batch)
+        g_now = [v.numpy().copy() for v in model.generator_variables()]
+        d_now = [v.numpy().copy() for v in model.discriminator_variables()]
+        changed.append((any(np.any(a != b) for a, b in zip(g_before, g_now)),
+                        any(np.any(a != b) for a, b in zip(d_before, d_now))))
+        g_before, d_before = g_now, d_now
+    assert changed == [(False, True), (True, False), (True, False), (False, True)]
+    assert int(model.optimizer.iterations.numpy()) == 2 and int(model.d_optimizer.iterations.numpy()) == 2
+    # The same schedule inside `fit`'s compiled step: steps 4..8 are G, G, D, G, G.
+    history = model.fit(_synthetic_unpaired(model, 5).repeat(), steps_per_epoch=5, epochs=1, verbose=0).history
+    assert all(np.isfinite(v[-1]) for v in history.values())
+    assert int(model.optimizer.iterations.numpy()) == 6 and int(model.d_optimizer.iterations.numpy()) == 3
+
+
+def test_reconstruction_curriculum_mixes_the_terms_as_the_authors_code():
+    """(GAN x 0.1 + FM x 0.9) x (1 - rate) + reconstruction x rate, rate 0.01 before `curriculum_steps`, then 0.5;
+    the weight-decay term stays outside the mix."""
+    model = _authors_code_model()
+    terms = {"g_adv": 2.0, "g_fm": 3.0, "g_rec": 5.0, "g_weight_decay": 7.0}
+    early = float(model._weighted_total(terms))
+    np.testing.assert_allclose(early, (0.1 * 2 + 0.9 * 3) * 0.99 + 5 * 0.01 + 1e-5 * 7, rtol=1e-6)
+    model.train_steps.assign(2)
+    late = float(model._weighted_total(terms))
+    np.testing.assert_allclose(late, (0.1 * 2 + 0.9 * 3) * 0.5 + 5 * 0.5 + 1e-5 * 7, rtol=1e-6)
+    paper = build_model(tiny_config("discogan"))
+    assert paper.current_recon_rate() is None
+    with pytest.raises(ValueError, match="recon_rate=None"):
+        DiscoGAN(image_size=64, curriculum_steps=10)
+    with pytest.raises(ValueError, match="recon_rate=1.5"):
+        DiscoGAN(image_size=64, recon_rate=1.5)
+
+
+def test_weight_decay_terms_and_the_bias_free_reference_networks():
+    model = _authors_code_model()
+    batch = next(iter(_synthetic_unpaired(model, 1)))
+    outputs = model.generate(batch, training=True)
+    g_terms = model.generator_losses(batch, outputs)
+    d_terms = model.discriminator_losses(batch, outputs)
+    expected_g = 0.5 * sum(float(np.sum(v.numpy() ** 2)) for v in model.generator_variables())
+    expected_d = 0.5 * sum(float(np.sum(v.numpy() ** 2)) for v in model.discriminator_variables())
+    np.testing.assert_allclose(float(g_terms["g_weight_decay"]), expected_g, rtol=1e-5)
+    np.testing.assert_allclose(float(d_terms["d_weight_decay"]), expected_d, rtol=1e-5)
+    # SKTBrain/DiscoGAN model.py: every convolution bias=False (use_bias=True adds them back).
+    convs = [layer for net in (model.generator_ab, model.discriminator_a) for layer in net.layers
+             if isinstance(layer, keras.layers.Conv2D)]
+    assert convs and not any(layer.use_bias for layer in convs)
+    biased = DiscoGAN(image_size=64, base_filters=8, use_bias=True)
+    assert all(layer.use_bias for layer in biased.generator_ab.layers if isinstance(layer, keras.layers.Conv2D))
+
+
+def test_inference_norm_batch_uses_the_test_batchs_statistics():
+    """The authors' code never calls eval(): batch norm normalises with the test batch's statistics."""
+    model = DiscoGAN(image_size=64, base_filters=8, inference_norm="batch", seed=0)
+    images = np.random.default_rng(0).uniform(-1, 1, (3, 64, 64, 3)).astype("float32")
+    expected = np.asarray(model.generator_ab(images, training=True))
+    np.testing.assert_allclose(np.asarray(model.translate(images, mode="a2b")), expected, atol=1e-5)
+    assert model.metadata()["inference_norm"] == "batch"
+    with pytest.raises(ValueError, match="inference_norm='eval'"):
+        DiscoGAN(image_size=64, inference_norm="eval")

@@ -46,8 +46,14 @@ def test_network_shapes(model):
 
 
 def test_constructor_errors_name_the_received_value():
-    with pytest.raises(ValueError, match="init='xavier'"):
-        MUNIT(image_size=32, init="xavier")
+    with pytest.raises(ValueError, match="init='uniform'"):
+        MUNIT(image_size=32, init="uniform")
+    with pytest.raises(ValueError, match="lr_step_gamma=0"):
+        MUNIT(image_size=32, lr_step_gamma=0)
+    with pytest.raises(ValueError, match="lr_step_size=-1"):
+        MUNIT(image_size=32, lr_step_size=-1)
+    with pytest.raises(ValueError, match="discriminator_styles='random'"):
+        MUNIT(image_size=32, discriminator_styles="random")
     with pytest.raises(ValueError, match="image_size=30"):
         MUNIT(image_size=30)
     with pytest.raises(ValueError, match="style_dim=0"):
@@ -93,7 +99,7 @@ def test_weight_decay_terms_are_adams_coupled_l2(model):
     for g, v in zip(grads, variables):
         np.testing.assert_allclose(g.numpy(), v.numpy(), rtol=1e-6, atol=1e-7)
     d_terms = model.discriminator_losses({"domain_a": _images(), "domain_b": _images(1)},
-                                         {"x_ab": _images(2), "x_ba": _images(3)})
+                                         {"x_ab": _images(2), "x_ba": _images(3)}, training=False)
     expected = 0.5 * sum(float(np.sum(v.numpy() ** 2)) for v in model.discriminator_variables())
     np.testing.assert_allclose(float(d_terms["d_weight_decay"]), expected, rtol=1e-5)
 
@@ -232,3 +238,52 @@ def test_gray_to_colour_domains_take_and_give_the_right_channels():
         model.translate(gray, mode="a2b_reference", reference=gray)
     with pytest.raises(ValueError, match=r"images.shape=\(2, 32, 32, 1\)"):
         model.translate(gray, mode="b2a")
+
+
+def test_learning_rates_halve_every_step_size_and_need_a_constant_schedule():
+    """`lr_step_size` / `lr_step_gamma`: the reference's `lr_policy: step` (StepLR stepped after every iteration),
+    for both optimizers, following the model's step counter (which resume restores)."""
+    overrides = ["model.lr_step_size=2", "model.lr_step_gamma=0.5"]
+    cfg = tiny_config("munit", overrides)
+    model = tiny_model("munit", overrides)
+    compile_model(model, cfg)
+    rates = []
+    for _ in range(5):
+        model.fit(model_batches(model).repeat(), steps_per_epoch=1, epochs=1, verbose=0)
+        rates.append((float(model.optimizer.learning_rate.numpy()), float(model.d_optimizer.learning_rate.numpy())))
+    base = cfg.optim.g_lr
+    # The rate a step used: steps 0, 1 at base, 2, 3 at base / 2, 4 at base / 4.
+    np.testing.assert_allclose([g for g, _ in rates], [base, base, base / 2, base / 2, base / 4], rtol=1e-6)
+    np.testing.assert_allclose([d for _, d in rates], [g for g, _ in rates], rtol=1e-6)
+    linear = tiny_model("munit", [*overrides, "optim.schedule=linear"])
+    with pytest.raises(ValueError, match="optim.schedule: constant"):
+        compile_model(linear, tiny_config("munit", [*overrides, "optim.schedule=linear"]))
+
+
+def test_discriminator_update_draws_its_own_styles():
+    """trainer.py's `dis_update` decodes the content codes with new random styles; "shared" reuses the generator
+    step's translations. Neither passes a gradient to the generator."""
+    fresh = tiny_model("munit")
+    batch = next(iter(model_batches(fresh)))
+    outputs = fresh.generate(batch, training=True)
+    x_ba, x_ab = fresh.discriminator_fakes(outputs, training=True)
+    assert x_ba.shape == outputs["x_ba"].shape
+    assert not np.allclose(x_ba, outputs["x_ba"]) and not np.allclose(x_ab, outputs["x_ab"])
+    expected_ba = fresh.decoder_a([outputs["c_b"], tf.zeros((2, 8))], training=True)
+    assert not np.allclose(x_ba, expected_ba)  # random styles, not the mean style
+    shared = tiny_model("munit", ["model.discriminator_styles=shared"])
+    outputs = shared.generate(batch, training=True)
+    np.testing.assert_array_equal(shared.discriminator_fakes(outputs, training=True)[0], outputs["x_ba"])
+
+
+def test_discriminator_loss_is_the_references_unhalved_lsgan_sum(model):
+    """calc_dis_loss: sum over scales of mean(D(fake)^2) + mean((D(real) - 1)^2), no 1/2, so that the weight decay
+    of 1e-4 keeps its reference weight relative to it."""
+    real, fake = _images(4), _images(5)
+    terms = model.discriminator_losses({"domain_a": real, "domain_b": real}, {"x_ba": fake, "x_ab": fake},
+                                       training=False)
+    expected = 0.0
+    for disc in (model.discriminator_a, model.discriminator_b):
+        for r, f in zip(disc(real), disc(fake)):
+            expected += float(np.mean(np.square(np.asarray(f))) + np.mean(np.square(np.asarray(r) - 1.0)))
+    np.testing.assert_allclose(float(terms["d_adv"]), expected, rtol=1e-5)

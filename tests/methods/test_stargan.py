@@ -110,7 +110,10 @@ def test_model_loss_terms_equal_their_definitions(label_mode):
     g_terms = model.generator_losses(batch, outputs)
     assert set(d_terms) == {"d_adv", "d_gp", "d_cls"} and set(g_terms) == {"g_adv", "g_cls", "g_rec"}
 
-    x, label, target = (np.asarray(batch[k]) for k in ("image", "label", "target_label"))
+    x, label = (np.asarray(batch[k]) for k in ("image", "label"))
+    # The reference's targets (target_rule "permute", the default): the batch's real labels in a random order.
+    target = np.asarray(outputs["target_label"])
+    assert sorted(map(tuple, target)) == sorted(map(tuple, label))
     fake = model.generator([x, target]).numpy()
     np.testing.assert_allclose(outputs["fake"], fake, atol=1e-6)
     src_real, cls_real = [t.numpy() for t in model.discriminator(x)]
@@ -350,3 +353,25 @@ def test_stargan_learns_to_translate_between_fashion_mnist_domains():
     assert accuracy_after > 1 / 3 + 0.3, (accuracy_before, accuracy_after)
     assert error_after < 0.5 * error_before, (error_before, error_after)
     assert change > 0.05, change
+
+
+def test_target_rules_permute_the_real_labels_or_take_the_datas():
+    """"permute" (yunjey/stargan solver.py: label_org[randperm]) asks only for label vectors present in the batch,
+    in a new order each step; "data" takes the data layer's `target_label`; evaluation always takes the data's."""
+    batch = {"image": tf.zeros((6, 32, 32, 3)),
+             "label": tf.constant(np.eye(3, dtype="float32")[[0, 1, 2, 0, 1, 2]]),
+             "target_label": tf.constant(np.eye(3, dtype="float32")[[1, 1, 1, 1, 1, 1]])}
+    permute = _model(["model.target_rule=permute"])
+    orders = []
+    for _ in range(4):
+        target = np.asarray(permute.generate(permute.prepare_batch(batch), training=True)["target_label"])
+        assert sorted(map(tuple, target)) == sorted(map(tuple, batch["label"].numpy()))
+        orders.append(target.argmax(1).tolist())
+    assert len(set(map(tuple, orders))) > 1  # a fresh permutation per step
+    evaluated = permute.generate(permute.prepare_batch(batch), training=False)["target_label"]
+    np.testing.assert_array_equal(evaluated, batch["target_label"])
+    data = _model(["model.target_rule=data"])
+    np.testing.assert_array_equal(data.generate(data.prepare_batch(batch), training=True)["target_label"],
+                                  batch["target_label"])
+    with pytest.raises(ValueError, match="target_rule='flip'"):
+        _model(["model.target_rule=flip"])

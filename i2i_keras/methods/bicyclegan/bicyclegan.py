@@ -5,7 +5,8 @@ from keras import ops
 from i2i_keras import losses
 from i2i_keras.methods.base import TranslationModel, check_positive_ints, check_size_multiple
 from i2i_keras.methods.styles import check_encoder_crop, style_modes
-from i2i_keras.networks import multiscale_patch_discriminator, style_encoder, unet_generator
+from i2i_keras.networks import multiscale_patch_discriminator, resnet_encoder, style_encoder, unet_generator
+from i2i_keras.networks.generators import check_init
 from i2i_keras.registry import register_method
 
 
@@ -13,9 +14,12 @@ from i2i_keras.registry import register_method
 class BicycleGAN(TranslationModel):
     """BicycleGAN: multimodal paired translation (Zhu et al., NeurIPS 2017, https://arxiv.org/abs/1711.11586).
 
-    A U-Net generator G(A, z) takes a latent code z (8 numbers, tiled over the image and concatenated to the input,
-    the reference's `G_Unet_add_input`), an encoder E(B) gives a Gaussian posterior [mu, logvar] over z, and two
-    2-scale PatchGAN discriminators judge the outputs of the two cycles (sec. 3):
+    A U-Net generator G(A, z) takes a latent code z (8 numbers, tiled and concatenated to the input of every U-Net
+    block, the reference's default `G_Unet_add_all`, or to the image only, `G_Unet_add_input`), an encoder E(B)
+    (the reference's `E_ResNet`) gives a Gaussian posterior [mu, logvar] over z, and two 2-scale PatchGAN
+    discriminators (`D_NLayersMulti`) judge the outputs of the two cycles (sec. 3). Networks as junyanz/BicycleGAN
+    `models/networks.py`: instance norm without scale or offset, a bias on every convolution, xavier-normal
+    initialisation with gain 0.02 (`init_type: xavier`, `init_gain: 0.02`; biases zero):
 
     - cVAE-GAN (B -> z -> B', sec. 3.2): z = mu + exp(logvar / 2) * eps from E(B), G(A, z) must reconstruct B
       (`g_l1`) and fool D_vae (`g_adv_vae`); the posterior is pulled to N(0, I) (`g_kl`).
@@ -50,9 +54,14 @@ class BicycleGAN(TranslationModel):
         dropout: U-Net decoder dropout during training (reference: off, `--use_dropout` in some scripts).
         latent_dim: length of z (reference `nz`: 8).
         encoder_filters: width of E (reference `nef`: 64).
-        encoder_downsampling: stride-2 layers of E before global pooling. E is the library's style encoder
-            (`networks.style_encoder(variational=True)`, LeakyReLU as the reference's E); the reference's default E
-            is a ResNet (`resnet_256`), a different encoder of the same role.
+        encoder: "resnet" (reference `E_ResNet`, `networks.resnet_encoder`) or "conv" (the library's
+            `networks.style_encoder(variational=True)`: strided convolutions, no normalization).
+        encoder_downsampling: halvings of E before global pooling: for "resnet" the stride-2 stem plus
+            encoder_downsampling - 1 residual blocks (5 = the reference's `resnet_256`), for "conv" its stride-2
+            layers.
+        latent_at: where z enters G: "all" (every U-Net block, reference default `--where_add all`) or "input".
+        init: kernel initialisation of G, E and the discriminators: "xavier" (reference, gain 0.02), "gaussian"
+            (N(0, 0.02)), "kaiming" or "torch_default".
         disc_filters: width of the finest discriminator scale (reference `ndf`: 64); the scale below has half
             (the reference's `D_NLayersMulti`).
         disc_layers: PatchGAN depth per scale (3: 70x70 at the finest scale, `basic_256_multi`).
@@ -90,9 +99,15 @@ class BicycleGAN(TranslationModel):
                             "d_adv": 1.0}
 
     def __init__(self, base_filters=64, num_downs=8, norm="instance", dropout=0.0, latent_dim=8, encoder_filters=64,
-                 encoder_downsampling=4, disc_filters=64, disc_layers=3, disc_scales=2, gan_mode="lsgan", **kwargs):
+                 encoder_downsampling=5, disc_filters=64, disc_layers=3, disc_scales=2, gan_mode="lsgan",
+                 encoder="resnet", latent_at="all", init="xavier", **kwargs):
         super().__init__(**kwargs)
         losses.check_gan_mode(gan_mode)
+        check_init(init)
+        if encoder not in ("resnet", "conv"):
+            raise ValueError(f"`encoder` must be 'resnet' or 'conv'. Received: encoder={encoder!r}")
+        if latent_at not in ("all", "input"):
+            raise ValueError(f"`latent_at` must be 'all' or 'input'. Received: latent_at={latent_at!r}")
         check_positive_ints(base_filters=base_filters, latent_dim=latent_dim, encoder_filters=encoder_filters,
                             encoder_downsampling=encoder_downsampling, disc_filters=disc_filters,
                             disc_layers=disc_layers, disc_scales=disc_scales)
@@ -115,14 +130,23 @@ class BicycleGAN(TranslationModel):
         self.disc_layers = disc_layers
         self.disc_scales = disc_scales
         self.gan_mode = gan_mode
+        self.encoder_kind = encoder
+        self.latent_at = latent_at
+        self.init = init
         self.generator = unet_generator(self.in_channels, self.out_channels, base_filters, num_downs, norm, dropout,
-                                        False, latent_dim=latent_dim, name="generator")
-        self.encoder = style_encoder(self.out_channels, encoder_filters, encoder_downsampling, latent_dim,
-                                     variational=True, activation="lrelu", name="encoder")
+                                        False, latent_dim=latent_dim, latent_at=latent_at, use_bias=True, init=init,
+                                        name="generator")
+        if encoder == "resnet":
+            self.encoder = resnet_encoder(self.out_channels, encoder_filters, encoder_downsampling, latent_dim, norm,
+                                          init=init, name="encoder")
+        else:
+            self.encoder = style_encoder(self.out_channels, encoder_filters, encoder_downsampling, latent_dim,
+                                         variational=True, activation="lrelu", name="encoder", init=init)
+        critic = dict(use_bias=True, init=init)
         self.discriminator_vae = multiscale_patch_discriminator(self.out_channels, disc_filters, disc_layers,
-                                                                disc_scales, norm, name="discriminator_vae")
+                                                                disc_scales, norm, name="discriminator_vae", **critic)
         self.discriminator_lr = multiscale_patch_discriminator(self.out_channels, disc_filters, disc_layers,
-                                                               disc_scales, norm, name="discriminator_lr")
+                                                               disc_scales, norm, name="discriminator_lr", **critic)
         self.built = True
 
     @property
@@ -237,7 +261,8 @@ class BicycleGAN(TranslationModel):
                 "norm": self.norm, "dropout": self.dropout, "latent_dim": self.latent_dim,
                 "encoder_filters": self.encoder_filters, "encoder_downsampling": self.encoder_downsampling,
                 "disc_filters": self.disc_filters, "disc_layers": self.disc_layers, "disc_scales": self.disc_scales,
-                "gan_mode": self.gan_mode}
+                "gan_mode": self.gan_mode, "encoder": self.encoder_kind, "latent_at": self.latent_at,
+                "init": self.init}
 
     def metadata(self):
         return {**super().metadata(), "latent_dim": int(self.latent_dim)}

@@ -1,7 +1,8 @@
 from keras import ops
 
 from i2i_keras import losses
-from i2i_keras.methods.base import TranslationModel, check_positive_ints, check_size_multiple
+from i2i_keras.methods.base import (TranslationModel, check_positive_ints, check_size_multiple, half_squared_norm,
+                                    reference_discriminator_loss)
 from i2i_keras.methods.styles import check_encoder_crop, style_modes
 from i2i_keras.networks import adain_decoder, content_encoder, multiscale_discriminator, style_encoder
 from i2i_keras.networks.style import INITS
@@ -30,14 +31,19 @@ class MUNIT(TranslationModel):
         g_weight_decay, d_weight_decay (1e-4): 0.5 * sum(w^2) over the generator / discriminator weights, whose
             gradient wd * w is exactly the coupled L2 weight decay of the reference's
             `torch.optim.Adam(..., weight_decay=1e-4)` (Keras's Adam has no coupled decay; AdamW's is decoupled).
-        d_adv (1): LSGAN discriminator loss, both domains, summed over scales (the library's LSGAN halves it; Adam is
-            insensitive to that constant).
+        d_adv (1): LSGAN discriminator loss, both domains, summed over scales, as the reference's `calc_dis_loss`:
+            mean(D(fake)^2) + mean((D(real) - 1)^2) per scale, without the library's 1/2 (which would double the
+            weight decay's relative weight).
     The reference's domain-invariant perceptual loss (`vgg_w`, 0 in its configs, needing a VGG-16 checkpoint) is not
     implemented.
 
-    Training follows the reference `train.py`: on each batch the discriminators are updated first, then the encoders
-    and decoders (one optimizer for all six networks, one for both discriminators). Random styles come from
-    `random_normal`, so replicas draw different styles and N replicas equal one device.
+    Training follows the reference `train.py` and `trainer.py`: on each batch the discriminators are updated first,
+    then the encoders and decoders (one optimizer for all six networks, one for both discriminators). The
+    discriminator update translates with styles of its own (`discriminator_styles="fresh"`: `dis_update` draws new
+    `torch.randn` styles; "shared" reuses the generator step's). The learning rates are halved every 100k steps
+    (`lr_step_size`, `lr_step_gamma`; the reference's `lr_policy: step`, `step_size: 100000`, `gamma: 0.5`, stepped
+    after every iteration). Random styles come from `random_normal`, so replicas draw different styles and N
+    replicas equal one device.
 
     Args:
         base_filters: width of the first encoder layer (paper: 64); the content code has
@@ -54,6 +60,9 @@ class MUNIT(TranslationModel):
         gan_mode: "lsgan" (paper), "vanilla", "hinge" or "wgan".
         init: generator initialisation, "kaiming" (paper configs) or "gaussian" (N(0, 0.02)); the discriminators
             always use N(0, 0.02), as the reference does.
+        lr_step_size / lr_step_gamma: multiply both learning rates by lr_step_gamma every lr_step_size training
+            steps (paper config: 100000 / 0.5; 0 turns it off and needs no constant schedule).
+        discriminator_styles: "fresh" (reference) or "shared" (see above).
         (and the base-class arguments: image_size, in_channels, out_channels, loss_weights, seed)
 
     Batch format (data kind "unpaired"): `{"domain_a": [B,H,W,Cin], "domain_b": [B,H,W,Cout]}` in [-1, 1].
@@ -84,8 +93,19 @@ class MUNIT(TranslationModel):
 
     def __init__(self, base_filters=64, num_downsampling=2, num_blocks=4, style_dim=8, mlp_dim=256,
                  style_downsampling=4, disc_filters=64, disc_layers=4, disc_scales=3, gan_mode="lsgan",
-                 init="kaiming", **kwargs):
+                 init="kaiming", lr_step_size=0, lr_step_gamma=0.5, discriminator_styles="fresh", **kwargs):
         super().__init__(**kwargs)
+        if isinstance(lr_step_size, bool) or not isinstance(lr_step_size, int) or lr_step_size < 0:
+            raise ValueError(f"`lr_step_size` must be a non-negative integer (0: no step decay). "
+                             f"Received: lr_step_size={lr_step_size!r}")
+        if isinstance(lr_step_gamma, bool) or not isinstance(lr_step_gamma, (int, float)) or not 0 < lr_step_gamma <= 1:
+            raise ValueError(f"`lr_step_gamma` must be in (0, 1]. Received: lr_step_gamma={lr_step_gamma!r}")
+        if discriminator_styles not in ("fresh", "shared"):
+            raise ValueError(f"`discriminator_styles` must be 'fresh' or 'shared'. "
+                             f"Received: discriminator_styles={discriminator_styles!r}")
+        self.lr_step_size = int(lr_step_size)
+        self.lr_step_gamma = float(lr_step_gamma)
+        self.discriminator_styles = discriminator_styles
         losses.check_gan_mode(gan_mode)
         if init not in INITS:
             raise ValueError(f"`init` must be one of {list(INITS)}. Received: init={init!r}")
@@ -167,20 +187,31 @@ class MUNIT(TranslationModel):
     def _scales(self, logits):
         return list(logits) if isinstance(logits, (list, tuple)) else [logits]
 
+    def discriminator_fakes(self, outputs, training):
+        """(x_ba, x_ab) for the discriminator update: the generator step's translations, or (with
+        `discriminator_styles="fresh"`, in training) the same content codes decoded with newly drawn styles, as the
+        reference's `dis_update`. No gradient reaches the generator either way."""
+        if not training or self.discriminator_styles == "shared":
+            return outputs["x_ba"], outputs["x_ab"]
+        c_a, c_b = ops.stop_gradient(outputs["c_a"]), ops.stop_gradient(outputs["c_b"])
+        s_a = self.random_normal([ops.shape(c_b)[0], self.style_dim])
+        s_b = self.random_normal([ops.shape(c_a)[0], self.style_dim])
+        x_ba = self.decoder_a([c_b, s_a], training=training)
+        x_ab = self.decoder_b([c_a, s_b], training=training)
+        return ops.stop_gradient(x_ba), ops.stop_gradient(x_ab)
+
     def discriminator_losses(self, batch, outputs, training=True):
         terms = {}
         if self.uses("d_adv"):
+            x_ba, x_ab = self.discriminator_fakes(outputs, training)
             total = 0.0
-            for disc, real, fake in ((self.discriminator_a, batch["domain_a"], outputs["x_ba"]),
-                                     (self.discriminator_b, batch["domain_b"], outputs["x_ab"])):
-                real_logits = self._scales(disc(real, training=training))
-                fake_logits = self._scales(disc(fake, training=training))
-                # Summed over scales (the losses module averages): the reference's `calc_dis_loss`.
-                total += len(real_logits) * losses.discriminator_adversarial(real_logits, fake_logits,
-                                                                              self.gan_mode)
+            for disc, real, fake in ((self.discriminator_a, batch["domain_a"], x_ba),
+                                     (self.discriminator_b, batch["domain_b"], x_ab)):
+                total += reference_discriminator_loss(self._scales(disc(real, training=training)),
+                                                      self._scales(disc(fake, training=training)), self.gan_mode)
             terms["d_adv"] = total
         if self.uses("d_weight_decay"):
-            terms["d_weight_decay"] = _half_squared_norm(self.discriminator_variables())
+            terms["d_weight_decay"] = half_squared_norm(self.discriminator_variables())
         return terms
 
     def generator_losses(self, batch, outputs, training=True):
@@ -203,7 +234,7 @@ class MUNIT(TranslationModel):
         if self.uses("g_cycle"):
             terms["g_cycle"] = losses.l1(outputs["x_aba"], x_a) + losses.l1(outputs["x_bab"], x_b)
         if self.uses("g_weight_decay"):
-            terms["g_weight_decay"] = _half_squared_norm(self.generator_variables())
+            terms["g_weight_decay"] = half_squared_norm(self.generator_variables())
         return terms
 
     # ------------------------------------------------------------------ inference
@@ -254,15 +285,9 @@ class MUNIT(TranslationModel):
                 "num_blocks": self.num_blocks, "style_dim": self.style_dim, "mlp_dim": self.mlp_dim,
                 "style_downsampling": self.style_downsampling, "disc_filters": self.disc_filters,
                 "disc_layers": self.disc_layers, "disc_scales": self.disc_scales, "gan_mode": self.gan_mode,
-                "init": self.init}
+                "init": self.init, "lr_step_size": self.lr_step_size, "lr_step_gamma": self.lr_step_gamma,
+                "discriminator_styles": self.discriminator_styles}
 
     def metadata(self):
         return {**super().metadata(), "style_dim": int(self.style_dim)}
 
-
-def _half_squared_norm(variables):
-    """0.5 * sum(w^2): its gradient is w, so weight wd gives PyTorch Adam's coupled `weight_decay=wd`."""
-    total = ops.zeros((), "float32")
-    for v in variables:
-        total = total + ops.sum(ops.square(ops.cast(v, "float32")))
-    return 0.5 * total

@@ -2,7 +2,7 @@ import keras
 from keras import ops
 
 from i2i_keras import losses
-from i2i_keras.methods.base import TranslationMode, TranslationModel, check_size_multiple
+from i2i_keras.methods.base import TranslationMode, TranslationModel, check_inference_norm, check_size_multiple
 from i2i_keras.networks import patch_discriminator, unet_generator
 from i2i_keras.registry import register_method
 
@@ -21,6 +21,10 @@ class Pix2Pix(TranslationModel):
         norm: "batch" (paper, with batch size 1), "instance" or "none".
         dropout: decoder dropout rate (paper: 0.5).
         dropout_at_inference: keep dropout on in `translate` and the exported model.
+        inference_norm: the generator's batch-norm statistics outside training: "moving" (the averages collected in
+            training, Keras's and PyTorch's eval mode) or "batch" (the statistics of the batch being translated, as
+            the reference `test.py` runs without `--eval`, i.e. in train mode; the paper config's value). Written
+            into the exported metadata; every exported signature runs the generator this way.
         disc_layers: PatchGAN depth (3 = 70x70 receptive field).
         gan_mode: "vanilla" (paper), "lsgan", "hinge" or "wgan".
         (and the base-class arguments: image_size, in_channels, out_channels, loss_weights, seed)
@@ -41,9 +45,10 @@ class Pix2Pix(TranslationModel):
     paired_metrics = True
 
     def __init__(self, base_filters=64, num_downs=8, norm="batch", dropout=0.5, dropout_at_inference=False,
-                 disc_layers=3, gan_mode="vanilla", **kwargs):
+                 disc_layers=3, gan_mode="vanilla", inference_norm="moving", **kwargs):
         super().__init__(**kwargs)
         losses.check_gan_mode(gan_mode)
+        check_inference_norm(inference_norm)
         self.base_filters = base_filters
         self.num_downs = num_downs
         self.norm = norm
@@ -51,9 +56,10 @@ class Pix2Pix(TranslationModel):
         self.dropout_at_inference = dropout_at_inference
         self.disc_layers = disc_layers
         self.gan_mode = gan_mode
+        self.inference_norm = inference_norm
         check_size_multiple(self.image_size, 2 ** num_downs, "2**num_downs", num_downs=num_downs)
         self.generator = unet_generator(self.in_channels, self.out_channels, base_filters, num_downs, norm, dropout,
-                                        dropout_at_inference, name="generator")
+                                        dropout_at_inference, inference_norm=inference_norm, name="generator")
         self.discriminator = patch_discriminator(self.in_channels + self.out_channels, base_filters, disc_layers,
                                                  norm, name="discriminator")
         self.built = True
@@ -102,7 +108,8 @@ class Pix2Pix(TranslationModel):
     def get_config(self):
         return {**super().get_config(), "base_filters": self.base_filters, "num_downs": self.num_downs,
                 "norm": self.norm, "dropout": self.dropout, "dropout_at_inference": self.dropout_at_inference,
-                "disc_layers": self.disc_layers, "gan_mode": self.gan_mode}
+                "disc_layers": self.disc_layers, "gan_mode": self.gan_mode, "inference_norm": self.inference_norm}
 
     def metadata(self):
-        return {**super().metadata(), "dropout_at_inference": bool(self.dropout_at_inference)}
+        return {**super().metadata(), "dropout_at_inference": bool(self.dropout_at_inference),
+                "inference_norm": self.inference_norm}

@@ -1,5 +1,6 @@
 import math
 
+import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
@@ -11,6 +12,7 @@ from i2i_keras.registry import register_method
 
 # Extra input of the `attributes` mode: float32 [batch, num_domains] multi-hot target attributes in [0, 1].
 LABEL_MODES = ("onehot", "attributes")
+TARGET_RULES = ("permute", "data")
 # Sample grids show the input and its translation to at most this many domains (or attribute flips).
 _GRID_COLUMNS = 8
 
@@ -49,7 +51,14 @@ class StarGAN(TranslationModel):
         num_blocks: residual blocks of the generator (paper: 6).
         disc_layers: stride-2 convolutions of the discriminator; None ends on a 2x2 map as the paper (6 at 128 px).
         critic_steps: discriminator updates per generator update (paper n_critic: 5).
-        norm: generator normalization, "instance" (paper), "batch", "layer" or "none".
+        target_rule: where a training step's target labels come from. "permute" (the reference, yunjey/stargan
+            `solver.py`: `label_trg = label_org[torch.randperm(batch)]`): the real labels of the (critic) batch in a
+            random order, so only attribute combinations that occur in the data are asked for. "data": the batch's
+            `target_label`, drawn by the data layer (a uniformly random domain for one-hot labels, each attribute
+            flipped with probability 1/2 for attribute labels, which can ask for two hair colours at once).
+            Evaluation always uses the batch's `target_label`.
+        norm: generator normalization, "instance_affine" (paper and reference: `nn.InstanceNorm2d(affine=True)`),
+            "instance" (no scale and offset), "batch", "layer" or "none".
         (and the base-class arguments: image_size, in_channels, out_channels, loss_weights, seed)
 
     Batch format (data kind "multi_domain"): `{"image": [B,H,W,C] in [-1, 1], "label": [B,D] float, the image's
@@ -83,7 +92,7 @@ class StarGAN(TranslationModel):
     default_loss_weights = {"d_adv": 1.0, "d_gp": 10.0, "d_cls": 1.0, "g_adv": 1.0, "g_cls": 1.0, "g_rec": 10.0}
 
     def __init__(self, num_domains=None, domain_names=None, label_mode="onehot", base_filters=64, num_blocks=6,
-                 disc_layers=None, critic_steps=5, norm="instance", **kwargs):
+                 disc_layers=None, critic_steps=5, norm="instance_affine", target_rule="permute", **kwargs):
         super().__init__(**kwargs)
         if domain_names is not None:
             if (isinstance(domain_names, str) or not isinstance(domain_names, (list, tuple))
@@ -100,6 +109,8 @@ class StarGAN(TranslationModel):
         if domain_names is not None and len(domain_names) != num_domains:
             raise ValueError(f"`domain_names` must name every one of the {num_domains} domains. "
                              f"Received: num_domains={num_domains}, domain_names={domain_names!r}")
+        if target_rule not in TARGET_RULES:
+            raise ValueError(f"`target_rule` must be one of {list(TARGET_RULES)}. Received: target_rule={target_rule!r}")
         if label_mode not in LABEL_MODES:
             raise ValueError(f"`label_mode` must be one of {list(LABEL_MODES)}. Received: label_mode={label_mode!r}")
         if isinstance(critic_steps, bool) or not isinstance(critic_steps, (int, np.integer)) or critic_steps < 1:
@@ -121,6 +132,7 @@ class StarGAN(TranslationModel):
         self.disc_layers = disc_layers
         self.critic_steps = int(critic_steps)
         self.norm = norm
+        self.target_rule = target_rule
         # The base class's train step reads this: n critic updates, each on its own batch, per generator update.
         self.discriminator_steps = self.critic_steps
         self.generator = stargan_generator(self.in_channels, self.out_channels, self.num_domains, base_filters,
@@ -167,7 +179,28 @@ class StarGAN(TranslationModel):
         return softmax_classification(logits, labels)
 
     def generate(self, batch, training):
-        return {"fake": self.generator([batch["image"], batch["target_label"]], training=training)}
+        target = batch["target_label"]
+        if training and self.target_rule == "permute":
+            target = self.permuted_labels(batch["label"])
+        return {"fake": self.generator([batch["image"], target], training=training),
+                "target_label": ops.cast(target, "float32")}
+
+    def permuted_labels(self, labels):
+        """The rows of `labels` in a random order (argsort of uniform noise), the reference's
+        `label_org[torch.randperm(batch)]`. Under MirroredStrategy the permutation is of the global batch (every
+        replica gathers all labels, draws the same global noise and keeps its own rows), so N replicas train on
+        exactly the targets one device would."""
+        labels = ops.cast(labels, "float32")
+        context = tf.distribute.get_replica_context()
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if context is None or replicas == 1:
+            return ops.take(labels, ops.argsort(keras.random.uniform([ops.shape(labels)[0]],
+                                                                     seed=self.seed_generator)), axis=0)
+        rows = ops.shape(labels)[0]
+        everyone = context.all_gather(labels, axis=0)
+        order = ops.argsort(keras.random.uniform([rows * replicas], seed=self.seed_generator))
+        start = tf.cast(context.replica_id_in_sync_group, tf.int32) * rows
+        return ops.take(everyone, order, axis=0)[start:start + rows]
 
     def discriminator_losses(self, batch, outputs, training=True):
         real, fake = batch["image"], outputs["fake"]
@@ -192,7 +225,7 @@ class StarGAN(TranslationModel):
             if self.uses("g_adv"):
                 terms["g_adv"] = losses.generator_adversarial(fake_src, "wgan")
             if self.uses("g_cls"):
-                terms["g_cls"] = self._classification(fake_cls, batch["target_label"])
+                terms["g_cls"] = self._classification(fake_cls, outputs["target_label"])
         if self.uses("g_rec"):
             # Computed here, not in `generate`: the critic-only chunks of a step never need it.
             reconstructed = self.generator([fake, batch["label"]], training=training)
@@ -315,7 +348,8 @@ class StarGAN(TranslationModel):
     def get_config(self):
         return {**super().get_config(), "num_domains": self.num_domains, "domain_names": self.domain_names,
                 "label_mode": self.label_mode, "base_filters": self.base_filters, "num_blocks": self.num_blocks,
-                "disc_layers": self.disc_layers, "critic_steps": self.critic_steps, "norm": self.norm}
+                "disc_layers": self.disc_layers, "critic_steps": self.critic_steps, "norm": self.norm,
+                "target_rule": self.target_rule}
 
     def metadata(self):
         return {**super().metadata(), "num_domains": self.num_domains, "domain_names": self.domain_names,

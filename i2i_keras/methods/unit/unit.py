@@ -1,8 +1,10 @@
 from keras import ops
 
 from i2i_keras import losses
-from i2i_keras.methods.base import TranslationModel, check_size_multiple, direction_modes, round_trip_grid
-from i2i_keras.networks import content_encoder, conv_decoder, multiscale_discriminator, residual_stack
+from i2i_keras.layers import NORMS
+from i2i_keras.methods.base import (TranslationModel, check_size_multiple, direction_modes, half_squared_norm,
+                                    reference_discriminator_loss, reference_generator_loss, round_trip_grid)
+from i2i_keras.networks import multiscale_discriminator, unit_decoder, unit_encoder, unit_residual_stack
 from i2i_keras.registry import register_method
 
 
@@ -16,16 +18,17 @@ class UNIT(TranslationModel):
     first, high-level layers of G_1 and G_2 are another; each is a single Keras model called by both domains'
     streams, so the two encoders (generators) hold the very same variables and one optimizer step updates them once.
 
-    Networks (sec. 4 "Performance analysis" and the authors' first code, `src/trainers/cocogan_nets.py`
-    `COCOResGen`, github.com/mingyuliutw/UNIT): each encoder is a domain-specific front (7x7 stride-1 conv, two
-    stride-2 downsamplings, `enc_blocks` residual blocks, instance norm: `networks.content_encoder`) followed by the
-    shared `shared_blocks` residual blocks; each generator is the shared `shared_blocks` residual blocks followed by
-    a domain-specific back (`dec_blocks` residual blocks, two x2 transposed convolutions, output conv, tanh:
-    `networks.conv_decoder`). Paper and code: 3 + 1 residual blocks per encoder and 1 + 3 per generator. (The code's
-    strided layers are 3x3 and its output layer 1x1; the library blocks use 4x4 and 7x7.) Discriminators:
-    `networks.multiscale_discriminator`; `disc_scales=1, disc_layers=6` is the paper's single-scale stack of six
-    stride-2 convolutions with LeakyReLU and no normalization (`COCODis`; 4x4 kernels and at most 8F channels here,
-    3x3 and 32F in the code), `disc_scales=3, disc_layers=4` the authors' 2018 code (3 scales, 4 layers, as MUNIT).
+    Networks: the authors' 2017 code the paper was run with (`COCOResGen` and `COCODis` in mingyuliutw/UNIT
+    `src/trainers/cocogan_nets.py`, layers in `src/trainers/common_net.py`, sizes of `exps/unit/cat2tiger.yaml`),
+    layer for layer. Each encoder is a domain-specific front (`networks.unit_encoder`: a 7x7 convolution with
+    LeakyReLU 0.01, two 3x3 stride-2 convolutions with instance norm and ReLU, `enc_blocks` residual blocks)
+    followed by the shared `shared_blocks` residual blocks; each generator is the shared `shared_blocks` residual
+    blocks followed by a domain-specific back (`networks.unit_decoder`: `dec_blocks` residual blocks, two 3x3
+    stride-2 transposed convolutions with instance norm and ReLU, a 1x1 transposed convolution, tanh). Instance
+    norm has no scale or offset and every convolution a bias, as the reference's. Discriminators
+    (`networks.multiscale_discriminator`): `disc_layers` 3x3 stride-2 zero-padded convolutions (64 ... 2048 for the
+    paper's 6) with LeakyReLU 0.01, no normalization, and a 1x1 logit convolution; `disc_scales > 1` adds scales
+    on the input average-pooled by 2 (the 2018 code's multi-scale critic).
 
     VAE (sec. 3, "VAE"): the encoder outputs the mean mu of q(z|x) = N(mu, I); in training the latent is
     z = mu + N(0, I) noise (drawn with `random_normal`, so replicas get distinct noise), at inference z = mu.
@@ -40,14 +43,20 @@ class UNIT(TranslationModel):
     ll_cycle_link_w 100). The authors' 2018 rewrite uses gan_w 1, recon_kl_w 0.01, recon_x_w 10, recon_kl_cyc_w
     0.01, recon_x_cyc_w 10: every weight a tenth of the paper's, the same objective up to scale (which Adam
     ignores), so the paper's values are kept and named here.
-        g_adv (lambda_0): GAN loss of both translations G_2(z_1) and G_1(z_2) (`gan_mode`, paper: "vanilla" BCE).
+        g_adv (lambda_0): GAN loss of both translations G_2(z_1) and G_1(z_2) (`gan_mode`, paper: "vanilla" BCE),
+            summed over discriminator scales.
         g_kl (lambda_1): mean(mu_1^2) + mean(mu_2^2).
         g_rec (lambda_2): L1 image reconstruction |G_1(z_1) - x_1| + |G_2(z_2) - x_2| (the code's L1 for the
             Laplacian negative log-likelihood of the VAE loss).
         g_kl_cycle (lambda_3): the KL term of the re-encoded translations E_2(G_2(z_1)), E_1(G_1(z_2)).
         g_cycle (lambda_4): L1 cycle reconstruction |G_1(z_121) - x_1| + |G_2(z_212) - x_2| (sec. 3,
             "Cycle-consistency").
-        d_adv (lambda_0): the discriminators' GAN loss on real images vs. the translations.
+        d_adv (lambda_0): the discriminators' GAN loss on real images vs. the translations: BCE(real) + BCE(fake)
+            per domain, as the reference's `dis_update` (without the library's 1/2, so that the weight decay
+            below weighs against it as in the reference).
+        g_weight_decay, d_weight_decay (1e-4): 0.5 * sum(w^2) over the encoders and generators / the
+            discriminators: with these weights, exactly the coupled L2 weight decay of the reference's
+            `torch.optim.Adam(..., weight_decay=0.0001)` (`src/trainers/cocogan_trainer.py`).
     D is updated before G on each batch, as both reference trainers do.
 
     Args:
@@ -55,7 +64,8 @@ class UNIT(TranslationModel):
         enc_blocks: domain-specific residual blocks per encoder (paper: 3).
         dec_blocks: domain-specific residual blocks per generator (paper: 3).
         shared_blocks: residual blocks in each shared stack (paper: 1).
-        norm: normalization of encoders and generators: "instance" (paper), "batch", "layer" or "none".
+        norm: normalization of encoders and generators: "instance" (paper; no scale or offset), "instance_affine",
+            "batch", "layer" or "none".
         disc_layers / disc_scales: discriminator depth and number of scales (see above).
         gan_mode: "vanilla" (paper), "lsgan" (2018 code), "hinge" or "wgan".
         (and the base-class arguments: image_size, in_channels, out_channels, loss_weights, seed)
@@ -77,7 +87,7 @@ class UNIT(TranslationModel):
     data_kind = "unpaired"
     update_discriminator_first = True
     default_loss_weights = {"g_adv": 10.0, "g_kl": 0.1, "g_rec": 100.0, "g_kl_cycle": 0.1, "g_cycle": 100.0,
-                            "d_adv": 10.0}
+                            "g_weight_decay": 1e-4, "d_adv": 10.0, "d_weight_decay": 1e-4}
     input_key = "domain_a"
 
     def __init__(self, base_filters=64, enc_blocks=3, dec_blocks=3, shared_blocks=1, norm="instance", disc_layers=6,
@@ -89,8 +99,8 @@ class UNIT(TranslationModel):
                                 ("disc_layers", disc_layers, 1), ("disc_scales", disc_scales, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"`{arg}` must be an integer >= {low}. Received: {arg}={value!r}")
-        if norm not in ("instance", "batch", "layer", "none"):
-            raise ValueError(f"`norm` must be 'instance', 'batch', 'layer' or 'none'. Received: norm={norm!r}")
+        if norm not in NORMS:
+            raise ValueError(f"`norm` must be one of {list(NORMS)}. Received: norm={norm!r}")
         check_size_multiple(self.image_size, 4)
         self.base_filters = base_filters
         self.enc_blocks = enc_blocks
@@ -101,19 +111,17 @@ class UNIT(TranslationModel):
         self.disc_scales = disc_scales
         self.gan_mode = gan_mode
         latent = 4 * base_filters
-        # LeakyReLU in the encoder fronts as the 2017 code (COCOResGen2: every non-residual layer; COCOResGen: the
-        # first); residual blocks use ReLU in both.
-        front = dict(base_filters=base_filters, num_downsampling=2, num_blocks=enc_blocks, norm=norm,
-                     activation="lrelu")
-        self.encoder_front_a = content_encoder(self.in_channels, name="encoder_front_a", **front)
-        self.encoder_front_b = content_encoder(self.out_channels, name="encoder_front_b", **front)
+        front = dict(base_filters=base_filters, num_downsampling=2, num_blocks=enc_blocks, norm=norm)
+        self.encoder_front_a = unit_encoder(self.in_channels, name="encoder_front_a", **front)
+        self.encoder_front_b = unit_encoder(self.out_channels, name="encoder_front_b", **front)
         # One model each, called by both domains: the shared high-level layers of E_1/E_2 and G_1/G_2.
-        self.shared_encoder = residual_stack(latent, num_blocks=shared_blocks, norm=norm, name="shared_encoder")
-        self.shared_decoder = residual_stack(latent, num_blocks=shared_blocks, norm=norm, name="shared_decoder")
-        back = dict(in_filters=latent, num_upsampling=2, num_blocks=dec_blocks, norm=norm, upsample="transpose")
-        self.decoder_back_a = conv_decoder(self.in_channels, name="decoder_back_a", **back)
-        self.decoder_back_b = conv_decoder(self.out_channels, name="decoder_back_b", **back)
-        critic = dict(base_filters=base_filters, num_layers=disc_layers, num_scales=disc_scales, norm="none")
+        self.shared_encoder = unit_residual_stack(latent, num_blocks=shared_blocks, norm=norm, name="shared_encoder")
+        self.shared_decoder = unit_residual_stack(latent, num_blocks=shared_blocks, norm=norm, name="shared_decoder")
+        back = dict(in_filters=latent, num_upsampling=2, num_blocks=dec_blocks, norm=norm)
+        self.decoder_back_a = unit_decoder(self.in_channels, name="decoder_back_a", **back)
+        self.decoder_back_b = unit_decoder(self.out_channels, name="decoder_back_b", **back)
+        critic = dict(base_filters=base_filters, num_layers=disc_layers, num_scales=disc_scales, norm="none",
+                      kernel_size=3, pad_mode="zero", slope=0.01)
         self.discriminator_a = multiscale_discriminator(self.in_channels, name="discriminator_a", **critic)
         self.discriminator_b = multiscale_discriminator(self.out_channels, name="discriminator_b", **critic)
         self.built = True
@@ -164,22 +172,26 @@ class UNIT(TranslationModel):
         return outputs
 
     def discriminator_losses(self, batch, outputs, training=True):
-        loss_a = losses.discriminator_adversarial(self.discriminator_a(batch["domain_a"], training=training),
+        terms = {}
+        if self.uses("d_adv"):
+            loss_a = reference_discriminator_loss(self.discriminator_a(batch["domain_a"], training=training),
                                                   self.discriminator_a(outputs["fake_a"], training=training),
                                                   self.gan_mode)
-        loss_b = losses.discriminator_adversarial(self.discriminator_b(batch["domain_b"], training=training),
+            loss_b = reference_discriminator_loss(self.discriminator_b(batch["domain_b"], training=training),
                                                   self.discriminator_b(outputs["fake_b"], training=training),
                                                   self.gan_mode)
-        return {"d_adv": loss_a + loss_b}
+            terms["d_adv"] = loss_a + loss_b
+        if self.uses("d_weight_decay"):
+            terms["d_weight_decay"] = half_squared_norm(self.discriminator_variables())
+        return terms
 
     def generator_losses(self, batch, outputs, training=True):
         terms = {}
         if self.uses("g_adv"):
             terms["g_adv"] = (
-                losses.generator_adversarial(self.discriminator_a(outputs["fake_a"], training=training),
-                                             self.gan_mode)
-                + losses.generator_adversarial(self.discriminator_b(outputs["fake_b"], training=training),
-                                               self.gan_mode))
+                reference_generator_loss(self.discriminator_a(outputs["fake_a"], training=training), self.gan_mode)
+                + reference_generator_loss(self.discriminator_b(outputs["fake_b"], training=training),
+                                           self.gan_mode))
         if self.uses("g_kl"):
             terms["g_kl"] = losses.mean_square(outputs["mu_a"]) + losses.mean_square(outputs["mu_b"])
         if self.uses("g_rec"):
@@ -190,6 +202,8 @@ class UNIT(TranslationModel):
         if self.uses("g_cycle"):
             terms["g_cycle"] = (losses.l1(outputs["cycled_a"], batch["domain_a"])
                                 + losses.l1(outputs["cycled_b"], batch["domain_b"]))
+        if self.uses("g_weight_decay"):
+            terms["g_weight_decay"] = half_squared_norm(self.generator_variables())
         return terms
 
     def translation_modes(self):
