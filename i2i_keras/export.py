@@ -20,6 +20,12 @@ model's `metadata()` as constants (plus the whole dict as JSON in `metadata_json
 `<version>/assets.extra/i2i_metadata.json`, which clients read without running the graph (TF Serving ignores
 `assets.extra` apart from warm-up data).
 
+Batch-norm statistics at inference follow the model's `inference_norm` (metadata key `inference_norm`, pix2pix and
+DiscoGAN): "moving" uses the averages collected in training; "batch" normalises with the statistics of the images
+translated together, as the reference test scripts' train-mode batch norm: the float signatures over the request's
+batch, the bytes signatures (which translate one image at a time) over each image alone. Serving never changes
+the moving averages. (`tests/test_export.py` checks both signatures against the training-mode forward pass.)
+
 Example:
     path = export_for_serving(model, "/models/facades")        # -> "/models/facades/1"
     loaded, meta = load_exported("/models/facades")            # highest version

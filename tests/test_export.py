@@ -306,3 +306,47 @@ def test_b2a_takes_domain_b_channels_gray_to_colour(tmp_path):
     png = tf.io.encode_png(np.full((6, 5, 3), 200, np.uint8)).numpy()
     out = loaded.signatures["b2a_bytes"](images=tf.constant([png]))["images"].numpy()[0]
     assert tf.io.decode_png(out).shape == (6, 5, 1)
+
+
+
+@pytest.mark.parametrize("inference_norm", ["batch", "moving"])
+def test_inference_norm_is_exported_and_every_signature_follows_it(tmp_path, inference_norm):
+    """`model.inference_norm: batch` (pix2pix's paper config: the reference test script runs batch norm in train
+    mode): the float signature normalises with the statistics of the request's batch, equal to the generator's
+    training-mode forward pass, and the bytes signature, which translates one image at a time, with each image's
+    own (the reference script's batch of one). The moving averages are neither used nor changed. `moving` keeps
+    Keras's inference behaviour."""
+    model = get_method("pix2pix")(image_size=32, base_filters=8, num_downs=5, norm="batch", dropout=0.0, seed=0,
+                                  inference_norm=inference_norm)
+    # Moving averages far from any batch's statistics, so the two behaviours give clearly different images.
+    for layer in model.generator.layers:
+        if hasattr(layer, "moving_mean"):
+            layer.moving_mean.assign(np.full(layer.moving_mean.shape, 3.0, "float32"))
+            layer.moving_variance.assign(np.full(layer.moving_variance.shape, 9.0, "float32"))
+    averages = [v.numpy().copy() for v in model.generator.non_trainable_variables]
+
+    def batch_statistics_forward(x):
+        out = np.asarray(model.generator(x, training=True))  # PyTorch's train mode; it updates the averages
+        for v, before in zip(model.generator.non_trainable_variables, averages):
+            v.assign(before)
+        return out
+
+    images = np.random.default_rng(0).uniform(-1, 1, (3, 32, 32, 3)).astype("float32")
+    batch_stats = batch_statistics_forward(images)
+    path = export_for_serving(model, str(tmp_path / "export"))
+    loaded, metadata = load_exported(path)
+    assert metadata["inference_norm"] == inference_norm
+    served = loaded.signatures["translate"](images=tf.constant(images))["images"].numpy()
+    if inference_norm == "batch":
+        np.testing.assert_allclose(served, batch_stats, atol=1e-5)
+    else:
+        np.testing.assert_allclose(served, np.asarray(model.generator(images, training=False)), atol=1e-5)
+        assert np.abs(served - batch_stats).max() > 0.05  # the averages were really used
+    for v, before in zip(model.generator.non_trainable_variables, averages):
+        np.testing.assert_array_equal(v.numpy(), before)  # serving changed no variable
+    png = _png(32, 32, seed=3)
+    decoded = transforms.decode_image(png, channels=3)[None]
+    alone = batch_statistics_forward(decoded) if inference_norm == "batch" else model.generator(decoded)
+    out = loaded.signatures["translate_bytes"](images=tf.constant([png]))["images"].numpy()[0]
+    served = tf.io.decode_png(out).numpy().astype(int)
+    assert np.abs(served - transforms.to_uint8(alone)[0].numpy().astype(int)).max() <= 1
