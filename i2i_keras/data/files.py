@@ -354,9 +354,15 @@ def decoder_message(error: Exception) -> str:
     return " ".join(text.split())
 
 
-# (path, size, mtime) -> (height, width, channels); validating the same unchanged file twice is free.
+# (path, size, stamp) -> (height, width, channels), stamp being the mtime or, on a file system without one, a
+# hash of the bytes (`validation_cache.content_stamp`): validating the same unchanged file twice in a process is free.
 _SHAPE_CACHE: dict = {}
 _SHAPE_CACHE_LIMIT = 200_000
+# Lists of at least this many images use the on-disk validation cache (`validation_cache`): below it, decoding
+# takes about a second, less than is worth a cache file per folder (tests make thousands of small folders).
+DISK_CACHE_MIN_IMAGES = 200
+# Lists of at least this many images show a progress line on stderr while they are validated.
+PROGRESS_MIN_IMAGES = 2000
 
 
 def check_image_bytes(path: str, data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple:
@@ -399,6 +405,14 @@ def check_image_bytes(path: str, data: bytes, max_pixels: int = DEFAULT_MAX_PIXE
 def inspect_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple:
     """Checks and fully decodes one image file (`check_image_bytes`) and returns (height, width, channels);
     DataError if unusable. `max_pixels`: the header's size limit (0: none)."""
+    return _inspect(path, max_pixels, None)
+
+
+def _inspect(path: str, max_pixels: int, cache) -> tuple:
+    """`inspect_image`, answered from the process's shape cache or the folder's `validation_cache.FolderCache`
+    (None: none) when the file's size and stamp are those validated before."""
+    from i2i_keras.data import validation_cache
+
     check_extension(path)
     try:
         stat = tf.io.gfile.stat(path)
@@ -406,26 +420,87 @@ def inspect_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple:
         raise DataError(path, "file not found", code="file_not_found") from None
     except tf.errors.OpError as e:
         raise DataError(path, f"cannot read the file: {decoder_message(e)}", code="unreadable") from None
-    key = (path, stat.length, stat.mtime_nsec)
-    if key in _SHAPE_CACHE:
-        shape = _SHAPE_CACHE[key]
-        check_pixel_count(path, shape[1], shape[0], max_pixels)  # validated under another limit
-        return shape
     if stat.length == 0:
         raise DataError(path, "empty file (0 bytes)", code="empty_file")
-    shape = check_image_bytes(path, read_bytes(path), max_pixels)
+    data = None
+    if stat.mtime_nsec:
+        stamp = int(stat.mtime_nsec)
+    else:
+        # No modification time (ram://, some object stores): only the bytes tell a rewritten file from the old one.
+        data = read_bytes(path)
+        stamp = validation_cache.content_stamp(data)
+    key = (path, stat.length, stamp)
+    shape = _SHAPE_CACHE.get(key)
+    if shape is None and cache is not None:
+        shape = cache.lookup(path, stat.length, stamp)
+    if shape is not None:
+        check_pixel_count(path, shape[1], shape[0], max_pixels)  # validated under another limit
+        return shape
+    shape = check_image_bytes(path, read_bytes(path) if data is None else data, max_pixels)
     if len(_SHAPE_CACHE) < _SHAPE_CACHE_LIMIT:
         _SHAPE_CACHE[key] = shape
+    if cache is not None:
+        cache.store(path, stat.length, stamp, shape)
     return shape
 
 
+class _Progress:
+    """``validating N images in FOLDER: done/N (rate/s)`` on stderr, at most twice a second (a terminal: one line
+    rewritten; a log file: a line every 10 seconds)."""
+
+    def __init__(self, total: int, folder: str):
+        import sys
+        import time
+
+        self.total, self.folder, self.stream, self.clock = total, folder, sys.stderr, time.monotonic
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.start = self.last = self.clock()
+
+    def update(self, done: int, final: bool = False) -> None:
+        now = self.clock()
+        if not final and now - self.last < (0.5 if self.tty else 10.0):
+            return
+        self.last = now
+        rate = done / max(now - self.start, 1e-9)
+        text = f"validating {self.total} images in {self.folder}: {done}/{self.total} ({rate:.0f}/s)"
+        self.stream.write(("\r" + text + ("\n" if final else "")) if self.tty else text + "\n")
+        self.stream.flush()
+
+
 def inspect_images(paths: list, max_pixels: int = DEFAULT_MAX_PIXELS) -> list:
-    """`inspect_image` over many files in parallel; raises the DataError of the first bad file in list order."""
+    """`inspect_image` over many files in parallel; raises the DataError of the first bad file in list order.
+
+    Lists of `DISK_CACHE_MIN_IMAGES` or more use the on-disk `validation_cache`: a file validated by an earlier
+    run and unchanged since (same size and modification time) is not decoded again. Lists of
+    `PROGRESS_MIN_IMAGES` or more show their progress on stderr.
+    """
     if len(paths) < 16:
         return [inspect_image(p, max_pixels) for p in paths]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        futures = [pool.submit(inspect_image, p, max_pixels) for p in paths]
-        return [f.result() for f in futures]
+    from i2i_keras.data import validation_cache
+
+    folder = validation_cache.common_folder(paths)
+    cache = progress = None
+    if len(paths) >= DISK_CACHE_MIN_IMAGES:
+        cache = validation_cache.FolderCache(folder, validation_cache.cache_dir())
+    if len(paths) >= PROGRESS_MIN_IMAGES:
+        progress = _Progress(len(paths), folder)
+    # Threads, not processes: decoding and file reads release the GIL, and the shapes come back without pickling.
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1))
+    shapes = []
+    try:
+        futures = [pool.submit(_inspect, p, max_pixels, cache) for p in paths]
+        for future in futures:
+            shapes.append(future.result())
+            if progress is not None:
+                progress.update(len(shapes))
+        if progress is not None:
+            progress.update(len(shapes), final=True)
+    finally:
+        # On the first bad file the rest is not waited for; what was validated is kept for the next run.
+        pool.shutdown(wait=True, cancel_futures=True)
+        if cache is not None:
+            cache.save()
+    return shapes
 
 
 def check_sizes(items: list, cfg: Any, min_size: int, what: str = "image") -> None:
