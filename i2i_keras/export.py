@@ -9,6 +9,12 @@ has two signatures, both taking the mode's extra inputs (if any) after `images`:
   same function training uses, so served inputs are normalised exactly like training inputs.
 - `<m>`: `images` float32 [batch, height, width, in_channels] in [-1, 1] -> `{"images": float32 in [-1, 1]}`.
 
+A classification mode (`TranslationMode.output == "probabilities"`, e.g. `classify` of the domain-adaptation
+methods) returns class probabilities instead of images: `<m>` gives `{"probabilities": float32 [batch, K]}`, and
+`<m>_bytes` gives `{"probabilities": float32 [batch, K], "classes": tf.string [batch, K]}` (`classes[i, k]` names
+`probabilities[i, k]`, as TF Serving's Classify API pairs `classes` with `scores`). The names are the metadata's
+`class_names`, which such a model must have.
+
 Extra inputs use standard names (`target_domain` int32 [batch], `num_samples` int32 scalar, `seed` int64 scalar,
 `reference`: see `i2i_keras.methods.base`). An extra input with a leading `None` dimension has one row per image; an
 image input (`TranslationMode.image_inputs`, e.g. `reference`) is float [batch, h, w, C] (C from its spec) in the float signature and
@@ -53,6 +59,9 @@ METADATA_JSON_KEY = "metadata_json"
 METADATA_ASSET = os.path.join("assets.extra", "i2i_metadata.json")
 BYTES_SUFFIX = "_bytes"
 IMAGES_KEY = "images"
+PROBABILITIES_KEY = "probabilities"
+CLASSES_KEY = "classes"
+CLASS_NAMES = "class_names"
 
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 # Names the exported object or the SavedModel already uses for something else.
@@ -102,6 +111,7 @@ def export_for_serving(model, base_dir: str, version: Optional[int] = None) -> s
     _check_finite_weights(model)
     modes = _checked_modes(model)
     metadata = _checked_metadata(model)
+    _check_class_names(modes, metadata)
     if version is None:
         version = max(list_versions(base_dir), default=0) + 1
     target = os.path.join(base_dir, str(int(version)))
@@ -242,6 +252,27 @@ def _checked_modes(model) -> dict:
     return modes
 
 
+def _check_class_names(modes: dict, metadata: dict) -> None:
+    """A classification mode needs the class names (metadata `class_names`) its `classes` output carries."""
+    from i2i_keras.methods.base import MODE_OUTPUTS, PROBABILITIES_OUTPUT
+
+    for name, mode in modes.items():
+        output = getattr(mode, "output", MODE_OUTPUTS[0])
+        if output not in MODE_OUTPUTS:
+            raise ValueError(f"`output` of mode {name!r} must be one of {list(MODE_OUTPUTS)}. Received: "
+                             f"output={output!r}")
+        if output != PROBABILITIES_OUTPUT:
+            continue
+        names = metadata.get(CLASS_NAMES)
+        if not isinstance(names, list) or len(names) < 2 or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"Classification mode {name!r} needs `class_names` (a list of at least two strings) in "
+                             f"`model.metadata()`. Received: class_names={names!r}")
+        if mode.multiple_outputs or mode.image_inputs:
+            raise ValueError(f"Classification mode {name!r} takes images alone and returns one probability row per "
+                             f"image. Received: multiple_outputs={mode.multiple_outputs}, "
+                             f"image_inputs={mode.image_inputs}")
+
+
 def _checked_metadata(model) -> dict:
     metadata = model.metadata()
     if not isinstance(metadata, dict):
@@ -307,6 +338,38 @@ def _bytes_endpoint(model, mode_name: str, extra_specs: dict, image_inputs: dict
     return serve
 
 
+def _classify_float_endpoint(model, mode_name: str, extra_names: list):
+    def serve(images, *extras):
+        out = model.translate(images, mode=mode_name, **dict(zip(extra_names, extras)))
+        return {PROBABILITIES_KEY: tf.cast(out, tf.float32)}
+
+    return serve
+
+
+def _classify_bytes_endpoint(model, mode_name: str, extra_specs: dict, channels: int, class_names: list):
+    names = list(extra_specs)
+    per_example = [_is_per_example(extra_specs[n]) for n in names]
+    depth = len(class_names)
+
+    def serve(images, *extras):
+        batched = [x for x, row in zip(extras, per_example) if row]
+
+        def one(elems):
+            # One image at a time: each request image may have its own size.
+            data, rows = elems[0], list(elems[1:])
+            kwargs = {name: (rows.pop(0)[None] if row else value)
+                      for name, value, row in zip(names, extras, per_example)}
+            image = transforms.decode_image(data, channels=channels)
+            return tf.cast(model.translate(image[None], mode=mode_name, **kwargs), tf.float32)[0]
+
+        probabilities = tf.map_fn(one, (images, *batched), fn_output_signature=tf.TensorSpec([depth], tf.float32))
+        # classes[i, k] names probabilities[i, k] (class order), as the Classify API pairs classes and scores.
+        classes = tf.tile(tf.constant(class_names)[None], [tf.shape(probabilities)[0], 1])
+        return {PROBABILITIES_KEY: probabilities, CLASSES_KEY: classes}
+
+    return serve
+
+
 def _metadata_endpoint(metadata: dict):
     def serve():
         outputs = {key: tensor for key, value in metadata.items()
@@ -346,6 +409,14 @@ def _build_archive(model, modes: dict, metadata: dict) -> keras.export.ExportArc
         # Extra images travel encoded in the bytes signature, like `images`.
         bytes_extras = {key: (tf.TensorSpec([None], tf.string, name=key) if key in image_inputs else spec)
                         for key, spec in extras.items()}
+        if getattr(mode, "output", None) == PROBABILITIES_KEY:
+            endpoints.append(archive.add_endpoint(
+                name + BYTES_SUFFIX, _classify_bytes_endpoint(model, name, bytes_extras, channels,
+                                                              metadata[CLASS_NAMES]),
+                input_signature=[bytes_spec, *bytes_extras.values()]))
+            endpoints.append(archive.add_endpoint(name, _classify_float_endpoint(model, name, list(extras)),
+                                                  input_signature=[image_spec, *extras.values()]))
+            continue
         endpoints.append(archive.add_endpoint(
             name + BYTES_SUFFIX, _bytes_endpoint(model, name, bytes_extras, image_inputs, mode.multiple_outputs,
                                                  channels),

@@ -38,6 +38,11 @@ NUM_SAMPLES = "num_samples"       # int32 scalar: how many styles / points to pr
 SEED = "seed"                     # int64 scalar: makes random styles reproducible
 REFERENCE = "reference"           # image [batch, h, w, C] (bytes [batch] in `_bytes` signatures): a style source
 
+# `TranslationMode.output` values: a mode returns images, or class probabilities [batch, K].
+IMAGES_OUTPUT = "images"
+PROBABILITIES_OUTPUT = "probabilities"
+MODE_OUTPUTS = (IMAGES_OUTPUT, PROBABILITIES_OUTPUT)
+
 # The metric counting training steps whose update was not applied (`TranslationModel.skip_nonfinite_updates`).
 SKIPPED_STEPS = "skipped_steps"
 
@@ -60,6 +65,9 @@ class TranslationMode:
     multiple_outputs: bool = False
     # Channels of `images` when they are not the model's `in_channels` (a b2a direction takes domain-B images).
     input_channels: Optional[int] = None
+    # What `fn` returns: "images", or "probabilities" (float [batch, K] class probabilities of a classification
+    # mode, whose class names are the model's metadata `class_names`; exported as `probabilities` + `classes`).
+    output: str = IMAGES_OUTPUT
 
 
 class TranslationModel(keras.Model):
@@ -206,6 +214,8 @@ class TranslationModel(keras.Model):
             kwargs[name] = self._checked_images(kwargs[name], name, spec.extra_inputs[name].shape[-1])
         padded, height, width = pad_to_multiple(images, self.size_multiple)
         out = spec.fn(padded, **kwargs)
+        if spec.output == PROBABILITIES_OUTPUT:
+            return out  # [batch, K]: nothing spatial to crop back
         scale = self.output_scale
         return out[..., :height * scale, :width * scale, :]
 
