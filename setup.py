@@ -38,7 +38,7 @@ setup(
     packages=_packages(),
     package_dir={CONFIGS_PACKAGE: "configs", **RENAMED},
     package_data={"i2i_keras.data": ["embedded/README.md", "embedded/*/LICENSE", "embedded/*/*/*.png",
-                                     "embedded/*/*/*/*.png"],
+                                     "embedded/*/*/*/*.png", "embedded/*/*/*/*/*.png"],
                   CONFIGS_PACKAGE: ["*.yaml", "*/*.yaml", "*/*/*.yaml"]},
     include_package_data=True,
     # tensorboard: the training loop writes summaries (TF >= 2.20 no longer installs it with tensorflow).

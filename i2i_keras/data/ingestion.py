@@ -13,6 +13,7 @@ layouts it returns are planned here:
 | ``domains`` | one image of a domain folder, one-hot label | the domain's name |
 | ``attributes`` | one image listed in attributes.csv, multi-hot label | ``images`` |
 | ``images`` | one image | ``images`` |
+| ``source_target`` | a labelled source image (domain 0, one-hot label) or a target image (domain 1; labelled only in the eval split) | ``source`` / ``target`` |
 
 Splits: split folders (train/ and test/ or val/) are kept; otherwise an example goes to eval when
 ``sha256(key) / 2**256 < eval_fraction``, ``key`` being its path relative to its folder.
@@ -283,8 +284,34 @@ def _plan_images(sources: dict, place, plan: IngestPlan) -> None:
     _plan_files(sources, place, plan, "images", "image")
 
 
+def _plan_source_target(sources: dict, place, plan: IngestPlan) -> None:
+    """Domain adaptation: source images of a folder per class, and target images whose class (when the target is
+    sorted into the classes' folders) is written only into eval examples: a training example never holds a target
+    label, which the training step must not see."""
+    classes = sources["classes"]
+    names = [name for name, _ in classes]
+    _check_names(plan, names, sources["target"], by_position=False)
+    eye = [tuple(int(i == k) for i in range(len(names))) for k in range(len(names))]
+    for group in ("source", "target"):
+        _add_group(plan, group)
+    for index, (name, folder) in enumerate(classes):
+        for path in _scan(folder, plan):
+            key = f"source/{name}/{files.relative(path, folder)}"
+            plan.candidates.append(Candidate(key, place(key), "source", "image", (path,), domain=0,
+                                             label=eye[index]))
+    target = sources["target"]
+    for path in _scan(target, plan):
+        relative = files.relative(path, target)
+        key = f"target/{relative}"
+        split = place(key)
+        folder = relative.split("/")[0] if "/" in relative else None
+        label = eye[names.index(folder)] if split == "eval" and folder in names else None
+        plan.candidates.append(Candidate(key, split, "target", "image", (path,), domain=1, label=label))
+
+
 _PLANNERS = {"ab": _plan_ab, "folders": _plan_folders, "two_domains": _plan_two_domains, "domains": _plan_domains,
-             "attributes": _plan_attributes, "images": _plan_images}
+             "attributes": _plan_attributes, "images": _plan_images,
+             "source_target": _plan_source_target}
 
 
 def plan_folder(data_root: str, kind: Any, *, layout: str = "auto", domains: Optional[list] = None,

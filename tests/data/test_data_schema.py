@@ -73,6 +73,6 @@ def test_encode_png_round_trip_8_and_16_bit():
 def test_data_kinds_and_unknown_kind():
     from i2i_keras.data import kinds
 
-    assert kinds.names() == ["multi_domain", "paired", "single", "sr", "unpaired"]
+    assert kinds.names() == ["domain_adaptation", "multi_domain", "paired", "single", "sr", "unpaired"]
     with pytest.raises(ValueError, match="data_kind='pairs'"):
         schema.parse_example(tf.constant(b""), "pairs")
