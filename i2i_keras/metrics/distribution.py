@@ -6,7 +6,7 @@ Inception network's pool3) and the kernel distance (KID), in float64, whatever n
 ``calculate_frechet_distance``: `scipy.linalg.sqrtm` of ``S_a S_b``; when that is not finite (a singular product,
 as with fewer samples than dimensions), ``eps * I`` is added to both covariances and the root taken again; an
 imaginary part left by round-off is dropped when it is below 1e-3 on the diagonal (else the eps retry is tried,
-and a larger one is an error). Without SciPy, the same trace is computed from symmetric eigendecompositions,
+and when even that fails, the eigendecomposition route below is used). Without SciPy, the same trace is computed from symmetric eigendecompositions,
 ``Tr((S_a S_b)^1/2) = sum sqrt(eig(S_a^1/2 S_b S_a^1/2))``, which is exact for covariance matrices and needs no
 eps. A set of one sample has a zero covariance (a point mass). Any non-finite feature gives NaN.
 
@@ -22,6 +22,7 @@ from ``numpy.random.default_rng(seed)``, so values are reproducible.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import NamedTuple, Union
 
 import numpy as np
@@ -137,7 +138,15 @@ def frechet_distance(a: Union[np.ndarray, FeatureStatistics], b: Union[np.ndarra
     if sqrtm is None:
         trace_sqrt = _trace_sqrt_eigh(stats_a.cov, stats_b.cov)
     else:
-        trace_sqrt = _trace_sqrt_scipy(stats_a.cov, stats_b.cov, eps, sqrtm)
+        try:
+            with warnings.catch_warnings():
+                # SciPy warns that a singular product "might not have a square root": the eps retry handles it.
+                warnings.simplefilter("ignore")
+                trace_sqrt = _trace_sqrt_scipy(stats_a.cov, stats_b.cov, eps, sqrtm)
+        except ValueError:
+            # Rank-deficient covariances (far fewer samples than dimensions, as small evaluations have) can defeat
+            # sqrtm even with eps; the eigendecomposition route is exact for covariance matrices.
+            trace_sqrt = _trace_sqrt_eigh(stats_a.cov, stats_b.cov)
     value = float(diff @ diff + np.trace(stats_a.cov) + np.trace(stats_b.cov) - 2.0 * trace_sqrt)
     # A distance: a negative value is round-off of (near) identical sets.
     return max(value, 0.0)
