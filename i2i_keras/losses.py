@@ -167,20 +167,36 @@ def _paired_features(extractor, prediction, target, taps):
             {tap: ops.stop_gradient(_f32(both[tap][count:])) for tap in taps})
 
 
-def perceptual_loss(extractor, prediction, target, taps, layer_weights=None, distance="l1"):
+def _instance_normalized(features, epsilon=1e-5):
+    """Each channel of each example normalised over space (mean 0, variance 1; no affine), as
+    `torch.nn.InstanceNorm2d(affine=False)`."""
+    mean = ops.mean(features, axis=(1, 2), keepdims=True)
+    variance = ops.var(features, axis=(1, 2), keepdims=True)
+    return (features - mean) / ops.sqrt(variance + epsilon)
+
+
+def perceptual_loss(extractor, prediction, target, taps, layer_weights=None, distance="l1", normalize=None):
     """Feature reconstruction loss: ``sum_i w_i mean |phi_i(prediction) - phi_i(target)|`` (``distance="l1"``) or
     with squared differences (``"l2"``), over `taps` of `extractor`, each tap's mean over its own elements.
 
     Weights default to 1.0 per tap (pix2pixHD's VGG loss is taps relu1_1..relu5_1 with 1/32, 1/16, 1/8, 1/4, 1;
     SRGAN's content loss is one tap with l2). Prediction and target are [B, H, W, C] in [-1, 1].
+    ``normalize="instance"`` instance-normalises both feature maps first: MUNIT's domain-invariant perceptual loss
+    (NVlabs/MUNIT trainer.py ``compute_vgg_loss``: relu5_3, ``InstanceNorm2d(affine=False)``, squared distance),
+    which compares content while ignoring the feature statistics that carry a domain's style.
     """
     if distance not in ("l1", "l2"):
         raise ValueError(f"perceptual_loss distance must be 'l1' or 'l2'; received distance={distance!r}")
+    if normalize not in (None, "instance"):
+        raise ValueError(f"perceptual_loss normalize must be None or 'instance'; received normalize={normalize!r}")
     weighted = _tap_weights(taps, layer_weights)
     predicted, wanted = _paired_features(extractor, prediction, target, [tap for tap, _ in weighted])
     total = 0.0
     for tap, weight in weighted:
-        diff = predicted[tap] - wanted[tap]
+        a, b = predicted[tap], wanted[tap]
+        if normalize == "instance":
+            a, b = _instance_normalized(a), _instance_normalized(b)
+        diff = a - b
         total = total + weight * ops.mean(ops.abs(diff) if distance == "l1" else ops.square(diff))
     return _f32(total)
 

@@ -54,6 +54,25 @@ def test_perceptual_loss_by_hand(distance):
     np.testing.assert_allclose(float(unweighted), norm(p["b"] - t["b"]).mean(), rtol=1e-5)
 
 
+def test_instance_normalized_perceptual_loss_by_hand():
+    """MUNIT's domain-invariant form: each feature map normalised per example and channel over space (population
+    variance, eps 1e-5) before the squared distance; a per-channel affine change of the image's features (a
+    "style" change) costs nothing."""
+    pred, target = _images((2, 4, 6, 3), 11), _images((2, 4, 6, 3), 12)
+
+    def norm(f):
+        return (f - f.mean(axis=(1, 2), keepdims=True)) / np.sqrt(f.var(axis=(1, 2), keepdims=True) + 1e-5)
+
+    got = losses.perceptual_loss(tiny_extractor, pred, target, ["a"], distance="l2", normalize="instance")
+    expected = np.mean((norm(_np_taps(pred)["a"]) - norm(_np_taps(target)["a"])) ** 2)
+    np.testing.assert_allclose(float(got), expected, rtol=1e-4)
+    restyled = pred * np.array([0.5, 2.0, 1.5], np.float32) + np.array([0.1, -0.2, 0.3], np.float32)
+    assert float(losses.perceptual_loss(tiny_extractor, restyled, pred, ["a"], distance="l2",
+                                        normalize="instance")) < 1e-4
+    with pytest.raises(ValueError, match="normalize must be None or 'instance'; received normalize='batch'"):
+        losses.perceptual_loss(tiny_extractor, pred, target, ["a"], normalize="batch")
+
+
 def test_perceptual_loss_gradient_goes_to_the_prediction_only():
     prediction, target = tf.constant(_images((1, 4, 4, 3), 3)), tf.constant(_images((1, 4, 4, 3), 4))
     with tf.GradientTape(persistent=True) as tape:
