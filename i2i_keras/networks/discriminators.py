@@ -129,7 +129,7 @@ def stargan_discriminator(in_channels=3, num_domains=5, image_size=128, base_fil
     """
     sizes = [int(image_size)]
     for _ in range(num_layers):
-        sizes.append(-(-sizes[-1] // 2))  # stride-2 "same" convolutions: ceil(size / 2)
+        sizes.append(sizes[-1] // 2)  # 4x4 stride-2 convolutions padded by 1: floor(size / 2), as PyTorch's
     if num_layers < 1 or sizes[-1] < 1 or image_size < 2 ** num_layers:
         raise ValueError(f"`image_size` must be >= 2**num_layers and num_layers >= 1. "
                          f"Received: image_size={image_size!r}, num_layers={num_layers!r}")
@@ -138,14 +138,12 @@ def stargan_discriminator(in_channels=3, num_domains=5, image_size=128, base_fil
     inputs = keras.Input((None, None, in_channels), name="images")
     x = inputs
     for i in range(num_layers):
-        x = keras.layers.Conv2D(base_filters * 2 ** i, 4, strides=2, padding="same", kernel_initializer=init,
-                                name=f"conv{i}")(x)
+        x = conv(x, base_filters * 2 ** i, 4, 2, 1, init="torch_default", name=f"conv{i}")
         # LeakyReLU(0.01) written as max(x, 0.01 x): the same function and gradients, but TF's grappler remapper
         # fails ("Mutation::Apply error ... LeakyReluGrad", logged as an error) on the fused conv + LeakyRelu
         # inside the gradient penalty's double backward pass and then skips its other fusions in that graph.
         x = keras.layers.Maximum(name=f"lrelu{i}")([x, keras.layers.Rescaling(0.01, name=f"lrelu{i}_slope")(x)])
-    source = keras.layers.Conv2D(1, 3, padding="same", use_bias=False, kernel_initializer=init,
-                                 name="source_logits")(x)
+    source = conv(x, 1, 3, 1, 1, use_bias=False, init="torch_default", name="source_logits")
     domain = keras.layers.Conv2D(num_domains, sizes[-1], padding="valid", use_bias=False, kernel_initializer=init,
                                  name="domain_conv")(x)
     domain = keras.layers.GlobalAveragePooling2D(name="domain_logits")(domain)

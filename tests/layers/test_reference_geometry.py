@@ -131,3 +131,35 @@ def test_batch_norm_inference_statistics_of_the_batch_leave_the_averages_alone()
     assert clone.inference_norm == "batch"
     with pytest.raises(ValueError, match="inference_norm"):
         BatchNorm(inference_norm="running")
+
+
+def _conv_sizes(n, *layers):
+    for kernel, stride, padding in layers:
+        n = _torch_conv_size(n, kernel, stride, padding)
+    return n
+
+
+@pytest.mark.parametrize("size", [33, 47])
+def test_every_network_maps_odd_sizes_as_its_pytorch_reference(size):
+    """Feature-map sizes at odd input sizes, by PyTorch's formula for each reference layer sequence."""
+    from i2i_keras.networks import (content_encoder, dcgan_discriminator, resnet_encoder, stargan_discriminator,
+                                    style_encoder, unit_decoder, unit_encoder)
+
+    down3, down4 = (3, 2, 1), (4, 2, 1)
+    # UNIT COCOResGen front: 7x7 (padding 3), two 3x3 stride-2 (padding 1); back: two 3x3 transposed, 2n each.
+    encoded = _conv_sizes(size, (7, 1, 3), down3, down3)
+    assert _shape_of(unit_encoder(3, 4, num_blocks=1), size)[1] == encoded
+    assert _shape_of(unit_decoder(3, 16, num_blocks=1), encoded, channels=16)[1] == 4 * encoded
+    # MUNIT ContentEncoder: 7x7 reflection-padded by 3, two 4x4 stride-2 reflection-padded by 1.
+    assert _shape_of(content_encoder(3, 4, num_blocks=1), size)[1] == _conv_sizes(size, (7, 1, 3), down4, down4)
+    assert _shape_of(style_encoder(3, 4, latent_dim=5), size) == (1, 5)
+    # BicycleGAN E_ResNet: 4x4 stride-2 (padding 1), then 2x2 average pools (floor), globally averaged.
+    encoder = resnet_encoder(3, 4, num_blocks=3, latent_dim=5)
+    trunk = keras.Model(encoder.input, encoder.get_layer("block2_add").output)
+    assert _shape_of(trunk, size)[1] == _conv_sizes(size, down4) // 2 // 2
+    # DiscoGAN Discriminator: 4x4 stride-2 padding 1, then a 4x4 unpadded logit convolution.
+    assert _shape_of(dcgan_discriminator(3, 4, num_layers=2), size)[1] == _conv_sizes(size, down4, down4, (4, 1, 0))
+    # StarGAN Discriminator: 4x4 stride-2 padding 1, the source head 3x3 padding 1.
+    source, domain = stargan_discriminator(3, num_domains=2, image_size=32, base_filters=4, num_layers=3)(
+        np.zeros((1, size, size, 3), "float32"))
+    assert source.shape[1] == _conv_sizes(size, down4, down4, down4) and domain.shape == (1, 2)

@@ -1,6 +1,5 @@
 import math
 
-import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
@@ -185,20 +184,29 @@ class StarGAN(TranslationModel):
         return {"fake": self.generator([batch["image"], target], training=training),
                 "target_label": ops.cast(target, "float32")}
 
+    def train_step(self, data):
+        # `generate` numbers its permutations within a step (one per critic chunk), see `permuted_labels`.
+        self._permutations = 0
+        return super().train_step(data)
+
     def permuted_labels(self, labels):
         """The rows of `labels` in a random order (argsort of uniform noise), the reference's
         `label_org[torch.randperm(batch)]`. Under MirroredStrategy the permutation is of the global batch (every
         replica gathers all labels, draws the same global noise and keeps its own rows), so N replicas train on
-        exactly the targets one device would."""
+        exactly the targets one device would. The noise is stateless, seeded by (seed, step, chunk): replicas
+        reading a shared random state while another advances it could otherwise draw different permutations."""
         labels = ops.cast(labels, "float32")
+        index = getattr(self, "_permutations", 0)
+        self._permutations = index + 1
+        step = ops.cast(self.train_steps.value, "int32") * int(self.critic_steps) + index
+        seed = ops.stack([ops.convert_to_tensor(int(self.seed or 0), "int32"), step])
         context = tf.distribute.get_replica_context()
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        if context is None or replicas == 1:
-            return ops.take(labels, ops.argsort(keras.random.uniform([ops.shape(labels)[0]],
-                                                                     seed=self.seed_generator)), axis=0)
         rows = ops.shape(labels)[0]
+        if context is None or replicas == 1:
+            return ops.take(labels, ops.argsort(tf.random.stateless_uniform([rows], seed)), axis=0)
         everyone = context.all_gather(labels, axis=0)
-        order = ops.argsort(keras.random.uniform([rows * replicas], seed=self.seed_generator))
+        order = ops.argsort(tf.random.stateless_uniform([rows * replicas], seed))
         start = tf.cast(context.replica_id_in_sync_group, tf.int32) * rows
         return ops.take(everyone, order, axis=0)[start:start + rows]
 
