@@ -75,6 +75,13 @@ class ClassificationEvaluator(Evaluator):
         return len(self.images[0]) + len(self.images[1])
 
     def _accuracy(self, model: Any, mode: str, domain: int) -> Optional[float]:
+        predictions = self._predict(model, mode, domain)
+        if predictions is None:
+            return None
+        return float(np.mean(np.asarray(predictions) == np.asarray(self.labels[domain])))
+
+    def _predict(self, model: Any, mode: str, domain: int) -> Optional[list]:
+        """Predicted class indices of the mode for the images of `domain` (None when there are none)."""
         if not self.images[domain]:
             return None
         signature = model.loaded.signatures[mode + "_bytes"]
@@ -89,14 +96,16 @@ class ClassificationEvaluator(Evaluator):
                 raise RequestError(f"{model.version_dir}: mode {mode!r} returns {sorted(out)}, not "
                                    f"{PROBABILITIES!r}: it is not a classification mode", code="not_a_classifier")
             predictions += list(out[PROBABILITIES].numpy().argmax(-1))
-        return float(np.mean(np.asarray(predictions) == np.asarray(self.labels[domain])))
+        return predictions
 
     def metrics(self, model: Any) -> dict:
         if CLASSIFY_MODE not in model.modes:
             raise RequestError(f"{model.version_dir}: the export has no {CLASSIFY_MODE!r} mode (modes: "
                                f"{model.modes}); domain-adaptation evaluation needs a classifier",
                                code="not_a_classifier")
-        values = {"target_accuracy": self._accuracy(model, CLASSIFY_MODE, 1)}
+        predicted = self._predict(model, CLASSIFY_MODE, 1)
+        values = {"target_accuracy": float(np.mean(np.asarray(predicted) == np.asarray(self.labels[1])))}
+        self._keep_class_samples(predicted)
         if self.wants("source_accuracy"):
             values["source_accuracy"] = self._accuracy(model, CLASSIFY_MODE, 0)
             if values["source_accuracy"] is None:
@@ -108,6 +117,15 @@ class ClassificationEvaluator(Evaluator):
             self.skip(["source_only_target_accuracy", "adaptation_gain"],
                       f"the export has no {SOURCE_ONLY_MODE!r} mode (train with a source-only baseline)")
         return self.selected_values(values)
+
+    def _keep_class_samples(self, predicted: list) -> None:
+        """Report rows: a target image | a source eval image of the class it was assigned (the image itself when
+        the eval split has no source image of that class), so a reader sees what the classifier decided."""
+        examples = {}
+        for image, label in zip(self.images[0], self.labels[0]):
+            examples.setdefault(label, image)
+        self.keep_samples(CLASSIFY_MODE, [[image, examples.get(int(c), image)]
+                                          for image, c in zip(self.images[1], predicted)])
 
     def incompatibility(self, metadata: Mapping[str, Any]) -> Optional[str]:
         reason = super().incompatibility(metadata)

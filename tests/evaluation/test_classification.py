@@ -57,6 +57,9 @@ def test_accuracies_side_by_side(tmp_path):
     assert values["source_only_target_accuracy"] == pytest.approx(2 / 6)
     assert values["adaptation_gain"] == pytest.approx(2 / 6)
     assert not evaluator.skipped
+    # Report rows: each labelled target image beside a source image of the class it was assigned.
+    assert len(evaluator.samples) == 6 and all(len(row) == 2 for _, row in evaluator.samples)
+    assert evaluator.samples[4][1][1] == bytes(_records()[9][schema.IMAGE])  # (2, 1) -> classified 2
 
 
 def test_blessing_is_on_target_accuracy(tmp_path):

@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from i2i_keras import build_model, list_methods
+from i2i_keras.methods.base import PROBABILITIES_OUTPUT
 from i2i_keras.training.loop import compile_model
 from tests.helpers import TINY, model_batches, mode_inputs, synthetic_batches, tiny_config
 
@@ -66,6 +67,10 @@ def test_translate_shape_dtype_range_any_size(method):
     images = np.random.default_rng(1).uniform(-1, 1, (2, 37, 45, model.in_channels)).astype("float32")
     for mode, spec in model.translation_modes().items():
         out = np.asarray(model.translate(images, mode=mode, **mode_inputs(model, mode, images)))
+        if spec.output == PROBABILITIES_OUTPUT:  # a classification mode: one probability row per image
+            assert out.shape == (2, len(model.metadata()["class_names"])) and out.dtype == np.float32, mode
+            np.testing.assert_allclose(out.sum(-1), 1.0, atol=1e-5)
+            continue
         expected = (2, 3, 37, 45, model.out_channels) if spec.multiple_outputs else (2, 37, 45, model.out_channels)
         assert out.shape == expected and out.dtype == np.float32, mode
         assert out.min() >= -1.0 and out.max() <= 1.0
@@ -79,7 +84,8 @@ def test_translate_shape_dtype_range_any_size(method):
         predicted = model.predict(images, batch_size=1, verbose=0)
         np.testing.assert_allclose(predicted, model.translate(images), atol=1e-5)
         predicted = model.predict(model_batches(model), verbose=0)
-        assert predicted.shape[:3] == (8 * model.batches_per_step, 32, 32)
+        spatial = model.translation_modes()[first].output != PROBABILITIES_OUTPUT
+        assert predicted.shape[:3 if spatial else 1] == (8 * model.batches_per_step, 32, 32)[:3 if spatial else 1]
     with pytest.raises(ValueError, match="images.shape"):
         model.translate(images[0], **mode_inputs(model, first, images))
     with pytest.raises(ValueError, match="images.dtype=uint8"):
@@ -103,6 +109,12 @@ def test_export_parity_for_every_mode(method, tmp_path):
         extras = mode_inputs(model, mode, decoded)
         expected = np.asarray(model.translate(decoded, mode=mode, **extras))
         served = loaded.signatures[mode](images=tf.constant(decoded), **{k: tf.constant(v) for k, v in extras.items()})
+        if spec.output == PROBABILITIES_OUTPUT:  # classification: probabilities, and class names with the bytes form
+            np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=2e-5, err_msg=mode)
+            out = loaded.signatures[mode + "_bytes"](images=tf.constant([png.numpy()]))
+            np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=2e-5, err_msg=mode)
+            assert [c.decode() for c in out["classes"].numpy()[0]] == metadata["class_names"]
+            continue
         np.testing.assert_allclose(served["images"].numpy(), expected, atol=2e-5, err_msg=mode)
         # Extra images travel as PNGs of the very pixels the float signature got (`mode_inputs` flips the input).
         byte_extras = {k: tf.constant([tf.io.encode_png(transforms.to_uint8(v)[0]).numpy()] if k in spec.image_inputs
