@@ -24,7 +24,7 @@ def model():
 
 def test_paper_defaults():
     assert MUNIT.default_loss_weights == {"g_adv": 1.0, "g_rec_x": 10.0, "g_rec_c": 1.0, "g_rec_s": 1.0,
-                                          "g_cycle": 0.0, "g_weight_decay": 1e-4, "d_adv": 1.0,
+                                          "g_cycle": 0.0, "g_vgg": 0.0, "g_weight_decay": 1e-4, "d_adv": 1.0,
                                           "d_weight_decay": 1e-4}
     assert MUNIT.update_discriminator_first  # the reference calls dis_update before gen_update
     keras.utils.set_random_seed(0)
@@ -62,8 +62,32 @@ def test_constructor_errors_name_the_received_value():
         MUNIT(image_size=32, gan_mode="wgan-gp")
     with pytest.raises(ValueError, match="image_size=8, style_downsampling=4"):
         MUNIT(image_size=8)
-    with pytest.raises(ValueError, match="g_vgg"):
-        MUNIT(image_size=32, loss_weights={"g_vgg": 1.0})
+    assert MUNIT(image_size=32).perceptual_features is None  # g_vgg 0 (the reference's vgg_w): no VGG loaded
+
+
+def test_domain_invariant_perceptual_term(vgg16_offline, tmp_path):
+    """g_vgg (the reference's vgg_w) is the instance-normalised relu5_3 distance of x_ba to x_b and x_ab to x_a,
+    trains, and a missing weights file is a clear error naming it."""
+    from i2i_keras import losses
+    from i2i_keras.errors import WeightsUnavailable
+    from i2i_keras.networks.pretrained import VGGFeatures
+
+    keras.utils.set_random_seed(0)
+    munit = MUNIT(image_size=32, base_filters=8, num_blocks=1, mlp_dim=16, disc_filters=8, disc_layers=2,
+                  disc_scales=1, loss_weights={**MUNIT.default_loss_weights, "g_vgg": 1.0})
+    assert munit.get_config()["perceptual_weights"] == "offline" and munit.perceptual_tap == "relu5_3"
+    batch = {"domain_a": tf.constant(_images(1)), "domain_b": tf.constant(_images(2))}
+    outputs = munit.generate(batch, training=False)
+    terms = munit.generator_losses(batch, outputs, training=False)
+    vgg = VGGFeatures("vgg16", "offline", taps=("relu5_3",))
+    expected = sum(float(losses.perceptual_loss(vgg, fake, real, ["relu5_3"], distance="l2", normalize="instance"))
+                   for fake, real in ((outputs["x_ba"], batch["domain_b"]), (outputs["x_ab"], batch["domain_a"])))
+    assert float(terms["g_vgg"]) == pytest.approx(expected, rel=1e-5) and expected > 0.0
+    compile_model(munit, tiny_config("munit"))
+    history = munit.fit(tf.data.Dataset.from_tensors(batch).repeat(2), epochs=1, verbose=0)
+    assert np.isfinite(history.history["g_vgg"][-1])
+    with pytest.raises(WeightsUnavailable, match="no_such.npz"):
+        MUNIT(image_size=32, loss_weights={"g_vgg": 1.0}, perceptual_weights=str(tmp_path / "no_such.npz"))
 
 
 def test_reconstruction_and_latent_terms_on_known_outputs(model):

@@ -34,8 +34,12 @@ class MUNIT(TranslationModel):
         d_adv (1): LSGAN discriminator loss, both domains, summed over scales, as the reference's `calc_dis_loss`:
             mean(D(fake)^2) + mean((D(real) - 1)^2) per scale, without the library's 1/2 (which would double the
             weight decay's relative weight).
-    The reference's domain-invariant perceptual loss (`vgg_w`, 0 in its configs, needing a VGG-16 checkpoint) is not
-    implemented.
+        g_vgg (0): the reference's domain-invariant perceptual loss (`vgg_w`, 0 in its configs; trainer.py
+            `compute_vgg_loss`): the mean squared difference of the instance-normalised VGG16 relu5_3 features of
+            x_ba and x_b (+ x_ab and x_a), `losses.perceptual_loss(..., distance="l2", normalize="instance")`. The
+            reference loads caffe VGG16 weights; here `perceptual_weights` picks them (default: the offline
+            torchvision VGG16 of `i2i_keras.weights`, with the preprocessing those weights expect), and the
+            config records which.
 
     Training follows the reference `train.py` and `trainer.py`: on each batch the discriminators are updated first,
     then the encoders and decoders (one optimizer for all six networks, one for both discriminators). The
@@ -63,6 +67,9 @@ class MUNIT(TranslationModel):
         lr_step_size / lr_step_gamma: multiply both learning rates by lr_step_gamma every lr_step_size training
             steps (paper config: 100000 / 0.5; 0 turns it off and needs no constant schedule).
         discriminator_styles: "fresh" (reference) or "shared" (see above).
+        perceptual_network / perceptual_weights / perceptual_tap: the feature network of g_vgg
+            (`i2i_keras.networks.pretrained.VGGFeatures`: "vgg16" or "vgg19"; "offline", "imagenet" or a weights file;
+            reference tap "relu5_3"); loaded only when g_vgg > 0.
         (and the base-class arguments: image_size, in_channels, out_channels, loss_weights, seed)
 
     Batch format (data kind "unpaired"): `{"domain_a": [B,H,W,Cin], "domain_b": [B,H,W,Cout]}` in [-1, 1].
@@ -88,13 +95,23 @@ class MUNIT(TranslationModel):
     # The reference loop calls `dis_update` before `gen_update` on every batch.
     update_discriminator_first = True
     default_loss_weights = {"g_adv": 1.0, "g_rec_x": 10.0, "g_rec_c": 1.0, "g_rec_s": 1.0, "g_cycle": 0.0,
-                            "g_weight_decay": 1e-4, "d_adv": 1.0, "d_weight_decay": 1e-4}
+                            "g_vgg": 0.0, "g_weight_decay": 1e-4, "d_adv": 1.0, "d_weight_decay": 1e-4}
     input_key = "domain_a"
 
     def __init__(self, base_filters=64, num_downsampling=2, num_blocks=4, style_dim=8, mlp_dim=256,
                  style_downsampling=4, disc_filters=64, disc_layers=4, disc_scales=3, gan_mode="lsgan",
-                 init="kaiming", lr_step_size=0, lr_step_gamma=0.5, discriminator_styles="fresh", **kwargs):
+                 init="kaiming", lr_step_size=0, lr_step_gamma=0.5, discriminator_styles="fresh",
+                 perceptual_network="vgg16", perceptual_weights="offline", perceptual_tap="relu5_3", **kwargs):
         super().__init__(**kwargs)
+        self.perceptual_network = perceptual_network
+        self.perceptual_weights = perceptual_weights
+        self.perceptual_tap = perceptual_tap
+        # Built only when the term is on: the VGG weights load once, are never trained, checkpointed or exported.
+        self.perceptual_features = None
+        if self.uses("g_vgg"):
+            from i2i_keras.networks.pretrained import VGGFeatures
+
+            self.perceptual_features = VGGFeatures(perceptual_network, perceptual_weights, taps=(perceptual_tap,))
         if isinstance(lr_step_size, bool) or not isinstance(lr_step_size, int) or lr_step_size < 0:
             raise ValueError(f"`lr_step_size` must be a non-negative integer (0: no step decay). "
                              f"Received: lr_step_size={lr_step_size!r}")
@@ -233,6 +250,11 @@ class MUNIT(TranslationModel):
                                 + losses.l1(outputs["s_b_recon"], outputs["s_b"]))
         if self.uses("g_cycle"):
             terms["g_cycle"] = losses.l1(outputs["x_aba"], x_a) + losses.l1(outputs["x_bab"], x_b)
+        if self.uses("g_vgg"):
+            terms["g_vgg"] = sum(
+                losses.perceptual_loss(self.perceptual_features, fake, source, [self.perceptual_tap], distance="l2",
+                                       normalize="instance")
+                for fake, source in ((outputs["x_ba"], x_b), (outputs["x_ab"], x_a)))
         if self.uses("g_weight_decay"):
             terms["g_weight_decay"] = half_squared_norm(self.generator_variables())
         return terms
@@ -286,7 +308,8 @@ class MUNIT(TranslationModel):
                 "style_downsampling": self.style_downsampling, "disc_filters": self.disc_filters,
                 "disc_layers": self.disc_layers, "disc_scales": self.disc_scales, "gan_mode": self.gan_mode,
                 "init": self.init, "lr_step_size": self.lr_step_size, "lr_step_gamma": self.lr_step_gamma,
-                "discriminator_styles": self.discriminator_styles}
+                "discriminator_styles": self.discriminator_styles, "perceptual_network": self.perceptual_network,
+                "perceptual_weights": self.perceptual_weights, "perceptual_tap": self.perceptual_tap}
 
     def metadata(self):
         return {**super().metadata(), "style_dim": int(self.style_dim)}
