@@ -21,6 +21,8 @@ line `error: ...` on stderr and exits with status 2; any other exception is a de
     python -m serving.client --server localhost:8500 --model horse2zebra --direction b2a --input z.jpg --output h.png
     python -m serving.client --server localhost:8500 --model styles --num-samples 3 --seed 7 --input in.png \\
         --output out.png        # writes out_0.png, out_1.png, out_2.png
+    python -m serving.client --server localhost:8500 --model digits --classify --input digit.png
+        # prints the top 3 classes, one "<class>\t<probability>" line each (--top K for more)
 When the signature's output has a samples dimension (`--num-samples`), the files are numbered `<stem>_<i>.png`
 even for one sample; otherwise `--output` is written as given. Parent directories are created; an existing file is
 replaced (each file is written to a temporary name first, so no partial PNG is left behind).
@@ -68,8 +70,15 @@ from .common import (
 )
 from .errors import ClientError, run_cli
 
-__all__ = ["DEFAULT_SIGNATURE", "IMAGES", "INPUT_FLAGS", "ClientError", "InputSpec", "build_parser",
-           "grpc_signature_inputs", "main", "predict_grpc", "predict_rest", "prepare_inputs", "rest_signature_inputs"]
+__all__ = ["CLASSIFY_SIGNATURE", "DEFAULT_SIGNATURE", "IMAGES", "INPUT_FLAGS", "ClientError", "InputSpec",
+           "build_parser", "classify_grpc", "classify_rest", "grpc_signature_inputs", "main", "predict_grpc",
+           "predict_rest", "prepare_inputs", "rest_signature_inputs"]
+
+# The classification contract (`i2i_keras.export`): `<mode>_bytes` of a classification mode answers
+# `probabilities` [batch, K] and `classes` [batch, K] (the name of each probability).
+CLASSIFY_SIGNATURE = "classify_bytes"
+PROBABILITIES = "probabilities"
+CLASSES = "classes"
 
 # CLI flag of each standard input of the i2i_keras serving contract, named in error messages.
 INPUT_FLAGS = {IMAGES: "--input", "target_domain": "--target-domain", "num_samples": "--num-samples",
@@ -228,6 +237,16 @@ def predict_grpc(server: str, model: str, images: Sequence[bytes], signature: st
     Raises:
         ClientError: bad inputs for the signature, or the server's error status ("CODE: message").
     """
+    outputs = _grpc_outputs(server, model, images, signature, extra, timeout, version)
+    if IMAGES not in outputs:
+        raise ClientError(f"signature {signature!r} answered without an {IMAGES!r} output (outputs: "
+                          f"{sorted(outputs)})", code="bad_response")
+    return _images_from_array(outputs[IMAGES], f"signature {signature!r}")
+
+
+def _grpc_outputs(server: str, model: str, images: Sequence[bytes], signature: str,
+                  extra: Optional[Mapping[str, Any]], timeout: float, version: Optional[int]) -> dict:
+    """output name -> numpy array of one PredictionService.Predict call."""
     import grpc
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
@@ -244,10 +263,47 @@ def predict_grpc(server: str, model: str, images: Sequence[bytes], signature: st
             response = stub.Predict(request, timeout=timeout)
     except grpc.RpcError as err:
         raise _grpc_failure(server, err) from None
-    if IMAGES not in response.outputs:
-        raise ClientError(f"signature {signature!r} answered without an {IMAGES!r} output (outputs: "
-                          f"{sorted(response.outputs)})", code="bad_response")
-    return _images_from_array(tf.make_ndarray(response.outputs[IMAGES]), f"signature {signature!r}")
+    return {name: tf.make_ndarray(proto) for name, proto in response.outputs.items()}
+
+
+def _ranked(probabilities: Any, classes: Any, where: str) -> list:
+    """Per image, (class name, probability) pairs from the most to the least probable."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    classes = np.asarray(classes, dtype=object)
+    if probabilities.ndim != 2 or classes.shape != probabilities.shape:
+        raise ClientError(f"{where}: expected {PROBABILITIES!r} and {CLASSES!r} of one shape [batch, classes]; "
+                          f"received {list(probabilities.shape)} and {list(classes.shape)}", code="bad_response")
+    ranked = []
+    for row, names in zip(probabilities, classes):
+        names = [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in names]
+        ranked.append(sorted(zip(names, (float(p) for p in row)), key=lambda pair: -pair[1]))
+    return ranked
+
+
+def _classification(outputs: Mapping[str, Any], signature: str) -> list:
+    missing = [name for name in (PROBABILITIES, CLASSES) if name not in outputs]
+    if missing:
+        raise ClientError(f"signature {signature!r} is not a classification signature: no {missing[0]!r} output "
+                          f"(outputs: {sorted(outputs)}); classify with a model that has a classify_bytes signature",
+                          code="bad_response")
+    return _ranked(outputs[PROBABILITIES], outputs[CLASSES], f"signature {signature!r}")
+
+
+def classify_grpc(server: str, model: str, images: Sequence[bytes], signature: str = CLASSIFY_SIGNATURE,
+                  timeout: float = 30.0, version: Optional[int] = None) -> list:
+    """Classifies encoded images through a classification signature (`classify_bytes`: outputs `probabilities`
+    and `classes`) over gRPC. Returns, per image, (class name, probability) pairs, most probable first."""
+    return _classification(_grpc_outputs(server, model, images, signature, None, timeout, version), signature)
+
+
+def classify_rest(server: str, model: str, images: Sequence[bytes], signature: str = CLASSIFY_SIGNATURE,
+                  timeout: float = 30.0, version: Optional[int] = None) -> list:
+    """`classify_grpc` over TF Serving's REST API."""
+    outputs = _rest_outputs(server, model, images, signature, None, timeout, version)
+    if not isinstance(outputs, dict) or is_b64(outputs):
+        raise ClientError(f"signature {signature!r} answered with one output; a classification signature has "
+                          f"{PROBABILITIES!r} and {CLASSES!r}", code="bad_response")
+    return _classification(outputs, signature)
 
 
 # ----------------------------------------------------------------------------------------------- REST
@@ -328,15 +384,7 @@ def predict_rest(server: str, model: str, images: Sequence[bytes], signature: st
                  extra: Optional[Mapping[str, Any]] = None, timeout: float = 30.0,
                  version: Optional[int] = None) -> list:
     """`predict_grpc` over TF Serving's REST API; `server` is "host:port" of the REST port (or an http:// URL)."""
-    specs = rest_signature_inputs(server, model, signature, timeout, version)
-    arrays = prepare_inputs(specs, images, extra, signature)
-    url = _model_url(server, model, version) + ":predict"
-    body = {"signature_name": signature, "inputs": {name: _to_json(array) for name, array in arrays.items()}}
-    try:
-        outputs = json.loads(_http(url, timeout, body).decode("latin-1"))["outputs"]
-    except (ValueError, KeyError, TypeError) as err:
-        raise ClientError(f"{url}: not a TF Serving predict answer ({type(err).__name__}: {err})",
-                          code="bad_response") from None
+    outputs = _rest_outputs(server, model, images, signature, extra, timeout, version)
     if isinstance(outputs, dict) and not is_b64(outputs):  # several outputs: keyed by name
         if IMAGES not in outputs:
             raise ClientError(f"signature {signature!r} answered without an {IMAGES!r} output (outputs: "
@@ -348,6 +396,20 @@ def predict_rest(server: str, model: str, images: Sequence[bytes], signature: st
                           code="bad_response")
     return [[_from_json_string(v, where) for v in item] if isinstance(item, list) else _from_json_string(item, where)
             for item in outputs]
+
+
+def _rest_outputs(server: str, model: str, images: Sequence[bytes], signature: str,
+                  extra: Optional[Mapping[str, Any]], timeout: float, version: Optional[int]) -> Any:
+    """The `outputs` of one REST predict call (a dict by name when the signature has several)."""
+    specs = rest_signature_inputs(server, model, signature, timeout, version)
+    arrays = prepare_inputs(specs, images, extra, signature)
+    url = _model_url(server, model, version) + ":predict"
+    body = {"signature_name": signature, "inputs": {name: _to_json(array) for name, array in arrays.items()}}
+    try:
+        return json.loads(_http(url, timeout, body).decode("latin-1"))["outputs"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise ClientError(f"{url}: not a TF Serving predict answer ({type(err).__name__}: {err})",
+                          code="bad_response") from None
 
 
 # ----------------------------------------------------------------------------------------------- CLI
@@ -365,8 +427,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--server", required=True, help="HOST:PORT of the gRPC port (with --rest: the REST port)")
     parser.add_argument("--model", required=True, help="served model name")
     parser.add_argument("--input", required=True, help=f"image file to translate ({IMAGE_FORMATS})")
-    parser.add_argument("--output", required=True,
-                        help="output .png file; with several samples per image: <stem>_0.png, <stem>_1.png, ...")
+    parser.add_argument("--output",
+                        help="output .png file; with several samples per image: <stem>_0.png, <stem>_1.png, ... "
+                             "(required unless --classify)")
+    parser.add_argument("--classify", action="store_true",
+                        help=f"classify the image with a classification signature (default {CLASSIFY_SIGNATURE}) "
+                             f"and print the top classes with their probabilities")
+    parser.add_argument("--top", type=int, default=3, help="classes printed by --classify (default 3)")
     parser.add_argument("--rest", action="store_true", help="use TF Serving's REST API instead of gRPC")
     parser.add_argument("--signature", help=f"signature to call (default {DEFAULT_SIGNATURE})")
     parser.add_argument("--direction", choices=("a2b", "b2a"), help="call the <direction>_bytes signature")
@@ -411,10 +478,31 @@ def main(argv: Optional[list] = None) -> int:
     quiet_tensorflow_startup()
     parser = build_parser()
     args = parser.parse_args(argv)
-    return run_cli(lambda: _translate(args), parser.prog)
+    return run_cli(lambda: _classify(args) if args.classify else _translate(args), parser.prog)
+
+
+def _classify(args: argparse.Namespace) -> int:
+    """Prints the `--top` classes of the image, one `<class>\t<probability>` line each, most probable first."""
+    unused = [flag for flag, value in (("--output", args.output), ("--direction", args.direction),
+                                       ("--target-domain", args.target_domain), ("--num-samples", args.num_samples),
+                                       ("--seed", args.seed), ("--reference", args.reference)) if value is not None]
+    if unused:
+        raise ClientError(f"--classify prints classes and takes the image alone; received {', '.join(unused)}",
+                          code="bad_argument")
+    if args.top < 1:
+        raise ClientError(f"--top must be at least 1; received --top {args.top}", code="bad_argument")
+    images = [_read_file(args.input, INPUT_FLAGS[IMAGES])]
+    classify = classify_rest if args.rest else classify_grpc
+    ranked = classify(args.server, args.model, images, args.signature or CLASSIFY_SIGNATURE, args.timeout,
+                      args.model_version)[0]
+    for name, probability in ranked[:args.top]:
+        print(f"{name}\t{probability:.4f}")
+    return 0
 
 
 def _translate(args: argparse.Namespace) -> int:
+    if args.output is None:
+        raise ClientError("--output is required (a .png file) unless --classify is given", code="bad_argument")
     if args.signature and args.direction:
         raise ClientError(f"give --signature or --direction, not both; received --signature {args.signature} "
                           f"--direction {args.direction}", code="bad_argument")

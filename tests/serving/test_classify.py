@@ -83,3 +83,78 @@ def test_an_unknown_mode_output_is_refused(tmp_path):
 
     with pytest.raises(ValueError, match="must be one of \\['images', 'probabilities'\\]. Received: output='logits'"):
         export.export_for_serving(Odd(), str(tmp_path / "export"))
+
+
+# ----------------------------------------------------------------------------------------------- served
+
+
+@pytest.fixture(scope="module")
+def served_dann(tmp_path_factory):
+    """A DANN trained briefly on the embedded MNIST -> mnist_m_like task, exported and served by the development
+    server (gRPC and REST); yields (server, the model, the labelled target test images and labels)."""
+    import keras
+
+    from i2i_keras.config import load_config
+    from i2i_keras.data import make_dataset
+    from i2i_keras.methods.base import build_model
+    from i2i_keras.training.loop import compile_model
+    from serving.dev_server import start_server
+    from tests.helpers import REPO
+    from tests.methods.test_dann import target_test_set
+
+    cfg = load_config(f"{REPO}/configs/dann/default.yaml",
+                      overrides=["train.steps=300", "model.schedule_steps=300", "loss_weights.g_source_only=0"])
+    keras.utils.set_random_seed(0)
+    model = build_model(cfg)
+    compile_model(model, cfg)
+    model.fit(make_dataset("embedded:mnist_m_like", "domain_adaptation", cfg.data, 32), steps_per_epoch=300,
+              epochs=1, verbose=0)
+    base = str(tmp_path_factory.mktemp("served") / "digits")
+    export.export_for_serving(model, base)
+    server = start_server(models={"digits": base}, max_workers=2)
+    images, labels = target_test_set()
+    yield server, model, images[::5], labels[::5]
+    server.stop()
+
+
+def test_grpc_and_rest_classify_target_images_as_the_model_does(served_dann):
+    from i2i_keras.data import transforms
+    from serving.client import classify_grpc, classify_rest
+
+    server, model, images, labels = served_dann
+    encoded = [tf.io.encode_png(transforms.to_uint8(x)).numpy() for x in images]
+    local = model.translate(images, mode="classify").numpy()
+    for ranked in (classify_grpc(f"127.0.0.1:{server.grpc_port}", "digits", encoded),
+                   classify_rest(f"127.0.0.1:{server.rest_port}", "digits", encoded)):
+        assert len(ranked) == len(images)
+        top = [int(r[0][0]) for r in ranked]
+        probabilities = [dict(r) for r in ranked]
+        # The served classes and probabilities are the model's (PNG round trip of [-1, 1] floats: 1/255 steps).
+        np.testing.assert_allclose([[p[str(k)] for k in range(10)] for p in probabilities], local, atol=0.02)
+        assert all(r[0][1] >= r[1][1] for r in ranked)
+        # Images of the target domain are classified well above chance (0.1) after 300 adapted steps.
+        assert np.mean(np.asarray(top) == labels) > 0.3, (top, labels)
+
+
+def test_client_cli_prints_the_top_classes(served_dann, tmp_path, capsys):
+    from i2i_keras.data import transforms
+    from serving.client import main
+
+    server, model, images, _ = served_dann
+    path = tmp_path / "digit.png"
+    path.write_bytes(tf.io.encode_png(transforms.to_uint8(images[0])).numpy())
+    assert main(["--server", f"127.0.0.1:{server.grpc_port}", "--model", "digits", "--classify", "--top", "2",
+                 "--input", str(path)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2
+    name, probability = lines[0].split("\t")
+    assert name == str(int(model.translate(images[:1], mode="classify").numpy().argmax()))
+    assert 0.0 < float(probability) <= 1.0 and float(probability) >= float(lines[1].split("\t")[1])
+    # Classification takes the image alone; a translation flag is refused with the flag's name.
+    assert main(["--server", f"127.0.0.1:{server.grpc_port}", "--model", "digits", "--classify", "--input",
+                 str(path), "--output", str(tmp_path / "x.png")]) == 2
+    assert "--classify prints classes and takes the image alone; received --output" in capsys.readouterr().err
+    # A signature that is not a classifier names what it answered.
+    assert main(["--server", f"127.0.0.1:{server.grpc_port}", "--model", "digits", "--classify", "--signature",
+                 "metadata", "--input", str(path)]) == 2
+    assert "error:" in capsys.readouterr().err
