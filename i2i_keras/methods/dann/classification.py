@@ -104,8 +104,11 @@ class ClassifierMethod:
         """Any-size float images -> the classifier's input size (bilinear), as served images may have any size."""
         images = ops.cast(images, self.compute_dtype)
         size = self.classifier_size
-        return ops.image.resize(images, (size, size), interpolation="bilinear") \
-            if images.shape[1] != size or images.shape[2] != size else images
+        if images.shape[1] == size and images.shape[2] == size:
+            return images
+        # tf.image.resize: the sizes may be unknown until run time (served images), which ops.image.resize of some
+        # Keras versions cannot take in a graph.
+        return ops.cast(tf.image.resize(images, (size, size), method="bilinear"), self.compute_dtype)
 
     def _classify(self, images):
         return ops.softmax(ops.cast(self.classify_logits(self._classifier_input(images)), "float32"), axis=-1)

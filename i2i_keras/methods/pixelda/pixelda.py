@@ -1,4 +1,5 @@
 import keras
+import tensorflow as tf
 from keras import layers, ops
 
 from i2i_keras import losses
@@ -171,7 +172,8 @@ class PixelDA(ClassifierMethod, TranslationModel):
         small = self._classifier_input(images)
         noise = ops.zeros((ops.shape(small)[0], self.latent_dim), small.dtype)
         out = self.generator([small, noise], training=False)
-        return ops.cast(ops.image.resize(out, (height, width), interpolation="bilinear"), "float32")
+        # tf.image.resize takes the run-time size (ops.image.resize of some Keras versions needs it in Python).
+        return ops.cast(tf.image.resize(out, tf.stack([height, width]), method="bilinear"), "float32")
 
     def translation_modes(self):
         return {**self.classification_modes(),
