@@ -124,6 +124,12 @@ def _run(args) -> int:
     if mode not in modes:
         raise CliError(f"--mode {mode}", f"unknown mode; available: {', '.join(modes)}", code="unknown_mode")
     signature = served.signature(mode)
+    if "images" not in signature.structured_outputs:
+        # A classification mode (domain-adaptation methods' `classify`) answers probabilities, not images.
+        image_modes = [m for m in modes if "images" in served.signature(m).structured_outputs]
+        raise CliError(f"--mode {mode}", f"the mode answers {sorted(signature.structured_outputs)}, not images; "
+                       f"translate with an image mode ({', '.join(image_modes) or 'this model has none'}) or "
+                       f"classify with `serving.client --classify` / `i2i_keras.evaluate`", code="not_an_image_mode")
     specs = served.extra_specs(mode)
     extras = _parse_extras(args.extra, specs, mode, require_all=False)
     extras.update(_option_extras(args, {k: v for k, v in specs.items() if k not in extras}, specs, mode, metadata))

@@ -158,3 +158,17 @@ def test_client_cli_prints_the_top_classes(served_dann, tmp_path, capsys):
     assert main(["--server", f"127.0.0.1:{server.grpc_port}", "--model", "digits", "--classify", "--signature",
                  "metadata", "--input", str(path)]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_translate_cli_refuses_a_classification_mode_in_one_line(tmp_path, capsys):
+    from i2i_keras.translate import main
+
+    base = str(tmp_path / "export")
+    export.export_for_serving(MeanBrightnessClassifier(), base)
+    (tmp_path / "in.png").write_bytes(_png(100))
+    assert main(["--model", base, "--input", str(tmp_path / "in.png"), "--output", str(tmp_path / "out.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --mode classify: the mode answers ['classes', 'probabilities'], not images; translate "
+                   "with an image mode (this model has none) or classify with `serving.client --classify` / "
+                   "`i2i_keras.evaluate`"]
+    assert not (tmp_path / "out.png").exists()
