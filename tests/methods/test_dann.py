@@ -160,3 +160,28 @@ def test_dann_beats_the_source_only_baseline_on_the_target(seed):
 
 
 MARGIN = 0.10
+
+
+@pytest.mark.parametrize("method", ["dann", "pixelda"])
+def test_interrupted_and_resumed_run_equals_uninterrupted_run(method, tmp_path):
+    """Through the training loop on the embedded data: the schedules (lambda, annealed rates) and the SGD / Adam
+    slots resume from the checkpoint, so 3 + 3 steps reach the weights of 6 straight steps."""
+    from i2i_keras.training import checkpoint
+    from i2i_keras.training.loop import run
+    from tests.helpers import interrupt_at
+
+    overrides = ["train.steps=6", "train.checkpoint_every=3", "train.sample_every=0", "train.eval_batches=0",
+                 "data.spec=embedded:mnist_m_like"] + (["model.schedule_steps=6"] if method == "dann" else [])
+    straight = run(tiny_config(method, overrides), str(tmp_path / "straight"), export=False, verbose=0).model
+    straight_state = [v.numpy().copy() for v in straight.variables]
+    with pytest.raises(KeyboardInterrupt):
+        run(tiny_config(method, overrides), str(tmp_path / "resumed"), export=False, verbose=0,
+            extra_callbacks=[interrupt_at(3)])
+    assert checkpoint.latest(str(tmp_path / "resumed" / "checkpoints")).endswith("ckpt-00000003.npz")
+    resumed = run(tiny_config(method, overrides), str(tmp_path / "resumed"), resume=True, export=False,
+                  verbose=0).model
+    assert int(resumed.train_steps.numpy()) == 6
+    for a, v in zip(straight_state, resumed.variables):
+        np.testing.assert_allclose(v.numpy(), a, rtol=1e-5, atol=1e-6, err_msg=v.path)
+    if method == "dann":  # the annealed rate of step 6 is in place: mu_0 / (1 + 10 * 5/6) ** 0.75
+        assert float(resumed.optimizer.learning_rate) == pytest.approx(0.01 / (1 + 10 * 5 / 6) ** 0.75, rel=1e-5)
