@@ -5,8 +5,11 @@ its `--model_base_path`). For every translation mode `m` of the model (`model.tr
 has two signatures, both taking the mode's extra inputs (if any) after `images`:
 
 - `<m>_bytes`: `images` tf.string [batch] of encoded images (PNG 8/16-bit, JPEG, BMP, GIF; each may have its own
-  size) -> `{"images": tf.string [batch]}` PNG bytes of the same sizes. Decoding is `transforms.decode_image`, the
-  same function training uses, so served inputs are normalised exactly like training inputs.
+  size) -> `{"images": tf.string [batch]}` PNG bytes of the same sizes. A request whose images share one size goes
+  through the network as one batch (`batches_exactly`: not for batch-statistics normalisation, inference-time
+  randomness, scalar or image extra inputs, which go one image at a time, as do requests of mixed sizes). Decoding
+  is `transforms.decode_image`, the same function training uses, so served inputs are normalised exactly like
+  training inputs.
 - `<m>`: `images` float32 [batch, height, width, in_channels] in [-1, 1] -> `{"images": float32 in [-1, 1]}`.
 
 A classification mode (`TranslationMode.output == "probabilities"`, e.g. `classify` of the domain-adaptation
@@ -309,8 +312,38 @@ def _float_endpoint(model, mode_name: str, extra_names: list):
     return serve
 
 
+def batches_exactly(metadata: dict, extra_specs: dict, image_inputs: dict, multiple_outputs: bool) -> bool:
+    """Whether a mode's bytes signature may translate the same-size images of one request as one batch, each image
+    getting exactly the output it gets alone: not when the network normalises with the batch's own statistics
+    (``inference_norm: batch``) or draws random numbers at inference (dropout; styles from a scalar seed), nor for
+    modes with scalar or image extra inputs."""
+    if metadata.get("inference_norm") == "batch" or metadata.get("dropout_at_inference"):
+        return False
+    if multiple_outputs or image_inputs:
+        return False
+    return all(_is_per_example(spec) for spec in extra_specs.values())
+
+
+def _decoded_batch(images, channels: int) -> tuple:
+    """Encoded images [n] -> (a TensorArray of the decoded [H, W, C] images, their sizes [n, 2])."""
+    n = tf.shape(images)[0]
+    decoded = tf.TensorArray(tf.float32, size=n, infer_shape=False,
+                             element_shape=tf.TensorShape([None, None, channels]))
+    sizes = tf.TensorArray(tf.int32, size=n)
+
+    def body(i, decoded, sizes):
+        image = tf.cast(transforms.decode_image(images[i], channels=channels), tf.float32)
+        return i + 1, decoded.write(i, image), sizes.write(i, tf.shape(image)[:2])
+
+    _, decoded, sizes = tf.while_loop(lambda i, *_: i < n, body, (tf.constant(0), decoded, sizes))
+    return decoded, sizes.stack()
+
+
 def _bytes_endpoint(model, mode_name: str, extra_specs: dict, image_inputs: dict, multiple_outputs: bool,
-                    channels: int):
+                    channels: int, batch_same_size: bool = False):
+    """The ``<mode>_bytes`` signature. With `batch_same_size` (`batches_exactly`), a request whose images all have
+    one size goes through the network as one batch (what TF Serving's request batching and a GPU need); images of
+    different sizes, and every request of other modes, go one image at a time."""
     names = list(extra_specs)
     per_example = [_is_per_example(extra_specs[n]) or n in image_inputs for n in names]
 
@@ -332,8 +365,20 @@ def _bytes_endpoint(model, mode_name: str, extra_specs: dict, image_inputs: dict
             return tf.io.encode_png(out)
 
         shape = [None] if multiple_outputs else []
-        encoded = tf.map_fn(one, (images, *batched), fn_output_signature=tf.TensorSpec(shape, tf.string))
-        return {IMAGES_KEY: encoded}
+
+        def separately():
+            return tf.map_fn(one, (images, *batched), fn_output_signature=tf.TensorSpec(shape, tf.string))
+
+        if not batch_same_size:
+            return {IMAGES_KEY: separately()}
+        decoded, sizes = _decoded_batch(images, channels)
+
+        def together():
+            out = transforms.to_uint8(model.translate(decoded.stack(), mode=mode_name, **dict(zip(names, extras))))
+            return tf.map_fn(tf.io.encode_png, out, fn_output_signature=tf.TensorSpec([], tf.string))
+
+        one_size = tf.logical_and(tf.shape(images)[0] > 0, tf.reduce_all(tf.equal(sizes, sizes[:1])))
+        return {IMAGES_KEY: tf.cond(one_size, together, separately)}
 
     return serve
 
@@ -419,7 +464,8 @@ def _build_archive(model, modes: dict, metadata: dict) -> keras.export.ExportArc
             continue
         endpoints.append(archive.add_endpoint(
             name + BYTES_SUFFIX, _bytes_endpoint(model, name, bytes_extras, image_inputs, mode.multiple_outputs,
-                                                 channels),
+                                                 channels, batches_exactly(metadata, bytes_extras, image_inputs,
+                                                                           mode.multiple_outputs)),
             input_signature=[bytes_spec, *bytes_extras.values()]))
         endpoints.append(archive.add_endpoint(name, _float_endpoint(model, name, list(extras)),
                                               input_signature=[image_spec, *extras.values()]))
