@@ -27,8 +27,10 @@ test-modern:
 test-installed:
 	scripts/check_installed.sh
 
+# The benchmark runner on 2 CPU cores (taskset where there is one, so figures from bigger machines compare), under
+# 15 minutes; BENCH_ARGS adds runner flags (bench/README.md). Writes bench/results/latest.json.
 bench: venv
-	$(PY) bench/train_step.py
+	$$(command -v taskset >/dev/null && echo taskset -c 0,1) $(PY) bench/run.py $(BENCH_ARGS)
 
 clean-venv:
 	rm -rf .venv .venv-modern

@@ -3,10 +3,11 @@
     python bench/train_step.py [--methods pix2pix cyclegan] [--size 128] [--batch 1] [--steps 10] [--warmup 3]
                                [--policies float32 mixed_bfloat16] [--config-dir configs/tiny|paper] [--output f.json]
 
-Each (method, policy) is built from its paper config (`configs/<method>/paper_256.yaml`, unless --config-dir points
-elsewhere) at the requested size, trained on a fixed synthetic batch (timing excludes input pipelines), and timed
-per step after warm-up (graph tracing). Reports median and interquartile range, and the bf16/fp32 speed ratio
-measured in the same run (these machines are shared: compare ratios, not absolute numbers across runs).
+Each (method, policy) is built from its paper config (`configs/<method>/paper_*.yaml`, unless --config-dir points
+elsewhere, e.g. configs/tiny: `<method>.yaml`) at the requested size, trained on a fixed synthetic batch of its data
+kind (timing excludes input pipelines), and timed per step after warm-up (graph tracing). Reports median and
+interquartile range, and the bf16/fp32 speed ratio measured in the same run (these machines are shared: compare
+ratios, not absolute numbers across runs). `bench/run.py` imports `time_method` for its training-step section.
 """
 
 import argparse
@@ -28,28 +29,65 @@ from i2i_keras import build_model, load_config  # noqa: E402
 from i2i_keras.training.loop import compile_model  # noqa: E402
 
 
-def synthetic_batch(kind, batch, size, channels=3):
-    rng = np.random.default_rng(0)
-    img = lambda: tf.constant(rng.uniform(-1, 1, (batch, size, size, channels)).astype("float32"))  # noqa: E731
-    if kind == "paired":
-        return {"source": img(), "target": img()}
-    if kind == "unpaired":
-        return {"domain_a": img(), "domain_b": img()}
-    raise ValueError(f"bench supports paired and unpaired methods. Received: data_kind={kind!r}")
+CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
 
-def time_method(method, policy, size, batch, steps, warmup, config_dir):
-    cfg = load_config(os.path.join(config_dir, method, "paper_256.yaml") if config_dir.endswith("configs")
-                      else os.path.join(config_dir, f"{method}.yaml"))
+def config_path(method, config_dir):
+    """The config of `method` in `config_dir`: its paper config (``paper_*.yaml``: paper_256, or paper_128 /
+    paper_64 for the methods published at that size) in a per-method folder tree like configs/, else
+    ``<method>.yaml`` (configs/tiny)."""
+    folder = os.path.join(config_dir, method)
+    if os.path.isdir(folder):
+        papers = sorted(n for n in os.listdir(folder) if n.startswith("paper_") and n.endswith(".yaml"))
+        if not papers:
+            raise FileNotFoundError(f"no paper_*.yaml config in {folder}; found {sorted(os.listdir(folder))}")
+        return os.path.join(folder, papers[-1])
+    path = os.path.join(config_dir, f"{method}.yaml")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no config for {method!r} in {config_dir}: expected {folder}/paper_*.yaml or {path}")
+    return path
+
+
+def synthetic_batch(model, batch, size):
+    """One training batch of the model's data kind (`DataKind.synthetic_batches`), `batch` rows per step (times
+    the critic steps of a method that takes several batches per step)."""
+    from i2i_keras.data import kinds
+
+    rows = batch * model.batches_per_step
+    data = kinds.get(model.data_kind).synthetic_batches(size=size, channels=model.in_channels, batch=rows, count=1,
+                                                        domains=getattr(model, "num_domains", None) or 3)
+    return next(iter(data))
+
+
+def build(method, policy, size, config_dir):
+    """The method's model built from its config at `size` under the dtype `policy`, compiled; and the config."""
+    cfg = load_config(config_path(method, config_dir))
     cfg.train.mixed_precision = policy
     if "num_downs" in cfg.model:
         # The U-Net's depth follows the size as in the paper code (unet_256 at 256 px, unet_128 at 128 px).
         cfg.model["num_downs"] = min(cfg.model["num_downs"], int(math.log2(size)))
     keras.config.set_dtype_policy(policy)
-    keras.utils.set_random_seed(0)
-    model = build_model(cfg, image_size=size)
-    compile_model(model, cfg)
-    data = synthetic_batch(model.data_kind, batch, size)
+    try:
+        keras.utils.set_random_seed(0)
+        model = build_model(cfg, image_size=size)
+        compile_model(model, cfg)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    return model, cfg
+
+
+def summary(times_ms):
+    """Median, interquartile range and p99 of a list of milliseconds."""
+    q1, median, q3, p99 = np.percentile(times_ms, [25, 50, 75, 99])
+    return {"median_ms": round(float(median), 2), "iqr_ms": round(float(q3 - q1), 2), "p99_ms": round(float(p99), 2),
+            "n": len(times_ms)}
+
+
+def time_method(method, policy, size, batch, steps, warmup, config_dir):
+    """Median ms per training step of `method` on a fixed synthetic batch (no input pipeline), after `warmup`
+    steps (graph tracing)."""
+    model, _ = build(method, policy, size, config_dir)
+    data = synthetic_batch(model, batch, size)
     step = tf.function(model.train_step)
     for _ in range(warmup):
         step(data)
@@ -59,9 +97,10 @@ def time_method(method, policy, size, batch, steps, warmup, config_dir):
         logs = step(data)
         float(logs["g_total"])  # wait for the step to finish
         times.append((time.perf_counter() - start) * 1000)
-    keras.config.set_dtype_policy("float32")
-    q1, median, q3 = np.percentile(times, [25, 50, 75])
-    return {"median_ms": round(float(median), 2), "iqr_ms": round(float(q3 - q1), 2), "steps": steps}
+    result = summary(times)
+    result["steps"] = result.pop("n")
+    result["images_per_step"] = batch
+    return result
 
 
 def main(argv=None):
@@ -72,8 +111,7 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--policies", nargs="+", default=["float32", "mixed_bfloat16"])
-    p.add_argument("--config-dir", default=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                                        "configs"))
+    p.add_argument("--config-dir", default=CONFIGS)
     p.add_argument("--output", help="also write the JSON here")
     args = p.parse_args(argv)
     results = {"device": tf.config.list_physical_devices("GPU") and "gpu" or "cpu", "machine": platform.machine(),

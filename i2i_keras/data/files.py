@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from i2i_keras import storage
+from i2i_keras.data import validation_cache
 from i2i_keras.errors import DataError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
@@ -411,8 +412,6 @@ def inspect_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple:
 def _inspect(path: str, max_pixels: int, cache) -> tuple:
     """`inspect_image`, answered from the process's shape cache or the folder's `validation_cache.FolderCache`
     (None: none) when the file's size and stamp are those validated before."""
-    from i2i_keras.data import validation_cache
-
     check_extension(path)
     try:
         stat = tf.io.gfile.stat(path)
@@ -476,8 +475,6 @@ def inspect_images(paths: list, max_pixels: int = DEFAULT_MAX_PIXELS) -> list:
     """
     if len(paths) < 16:
         return [inspect_image(p, max_pixels) for p in paths]
-    from i2i_keras.data import validation_cache
-
     folder = validation_cache.common_folder(paths)
     cache = progress = None
     if len(paths) >= DISK_CACHE_MIN_IMAGES:
