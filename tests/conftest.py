@@ -3,8 +3,11 @@ quiet logs, and the `slow` / `e2e` markers, skipped unless --run-slow / --run-e2
 
 import importlib.util
 import os
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The folder readers' validation cache goes to a folder of this test session, not the user's ~/.cache.
+os.environ.setdefault("I2I_KERAS_CACHE_DIR", tempfile.mkdtemp(prefix="i2i-keras-test-cache-"))
 
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402

@@ -28,6 +28,7 @@ from keras import ops
 
 from i2i_keras import losses
 from i2i_keras import metrics as i2i_metrics
+from i2i_keras.errors import ConfigError
 from i2i_keras.layers import INFERENCE_NORMS
 
 
@@ -104,10 +105,10 @@ class TranslationModel(keras.Model):
                  **kwargs):
         super().__init__(name=name or self.method_name, **kwargs)
         if int(image_size) <= 0:
-            raise ValueError(f"`image_size` must be positive. Received: image_size={image_size!r}")
+            raise ConfigError(f"`image_size` must be positive. Received: image_size={image_size!r}", code="bad_value")
         for arg, value in (("in_channels", in_channels), ("out_channels", out_channels)):
             if value not in (1, 3):
-                raise ValueError(f"`{arg}` must be 1 or 3. Received: {arg}={value!r}")
+                raise ConfigError(f"`{arg}` must be 1 or 3. Received: {arg}={value!r}", code="bad_value")
         self.image_size = int(image_size)
         self.in_channels = int(in_channels)
         self.out_channels = int(out_channels)
@@ -507,20 +508,23 @@ def cycle_translations(model, batch: dict, training: bool) -> dict:
             "cycled_b": model.generator_ab(fake_a, training=training)}
 
 
+# The argument checks below raise ConfigError (a ValueError): a model option that does not fit is the user's config
+# to change, which the CLIs report in one line, not a defect.
 def check_size_multiple(image_size: int, multiple: int, name: str = "", **received) -> None:
-    """Raises a ValueError unless `image_size` is a multiple of `multiple`; the message names the multiple (`name`,
+    """Raises a ConfigError unless `image_size` is a multiple of `multiple`; the message names the multiple (`name`,
     e.g. "2**num_downs") and the received arguments that set it after image_size."""
     if image_size % multiple:
         what = f"{name}={multiple}" if name else f"{multiple}"
         extra = "".join(f", {arg}={value}" for arg, value in received.items())
-        raise ValueError(f"image_size must be a multiple of {what}. Received: image_size={image_size}{extra}")
+        raise ConfigError(f"image_size must be a multiple of {what}. Received: image_size={image_size}{extra}",
+                          code="bad_value")
 
 
 def check_inference_norm(inference_norm) -> None:
-    """Raises a ValueError unless `inference_norm` is one of `layers.INFERENCE_NORMS` ("moving" or "batch")."""
+    """Raises a ConfigError unless `inference_norm` is one of `layers.INFERENCE_NORMS` ("moving" or "batch")."""
     if inference_norm not in INFERENCE_NORMS:
-        raise ValueError(f"`inference_norm` must be one of {list(INFERENCE_NORMS)}. "
-                         f"Received: inference_norm={inference_norm!r}")
+        raise ConfigError(f"`inference_norm` must be one of {list(INFERENCE_NORMS)}. "
+                          f"Received: inference_norm={inference_norm!r}", code="bad_value")
 
 
 def half_squared_norm(variables):
@@ -550,10 +554,10 @@ def reference_generator_loss(fake_logits, gan_mode):
 
 
 def check_positive_ints(**values) -> None:
-    """Raises a ValueError naming the first argument that is not a positive integer (a bool is not one)."""
+    """Raises a ConfigError naming the first argument that is not a positive integer (a bool is not one)."""
     for arg, value in values.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{arg}` must be a positive integer. Received: {arg}={value!r}")
+            raise ConfigError(f"`{arg}` must be a positive integer. Received: {arg}={value!r}", code="bad_value")
 
 
 def _split_batch(batch: dict, parts: int) -> list:

@@ -64,6 +64,18 @@ def test_bad_config_key_from_the_command_line_is_one_line_and_exit_2(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("extra, names", [
+    (["--set", "model.num_downs=6", "--image-size", "40"], "2**num_downs=64"),  # the U-Net does not fit the size
+    (["--set", "model.base_filters=0"], "base_filters"),
+    (["--set", "model.inference_norm=running"], "inference_norm"),
+])
+def test_model_options_that_do_not_fit_are_one_line_and_exit_2(tmp_path, capsys, extra, names):
+    """A model option the network cannot be built with is the user's config to change (ConfigError), not a bug."""
+    assert main(_args(tmp_path, *extra)) == 2
+    assert names in _one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "run").exists()
+
+
 def test_unreadable_checkpoint_is_a_run_state_error(tmp_path, capsys):
     ckpt = tmp_path / "run" / "checkpoints"
     ckpt.mkdir(parents=True)

@@ -2,7 +2,8 @@ import keras
 from keras import ops
 
 from i2i_keras import losses
-from i2i_keras.methods.base import TranslationMode, TranslationModel, check_inference_norm, check_size_multiple
+from i2i_keras.methods.base import (TranslationMode, TranslationModel, check_inference_norm, check_positive_ints,
+                                    check_size_multiple)
 from i2i_keras.networks import patch_discriminator, unet_generator
 from i2i_keras.registry import register_method
 
@@ -49,6 +50,7 @@ class Pix2Pix(TranslationModel):
         super().__init__(**kwargs)
         losses.check_gan_mode(gan_mode)
         check_inference_norm(inference_norm)
+        check_positive_ints(base_filters=base_filters, num_downs=num_downs, disc_layers=disc_layers)
         self.base_filters = base_filters
         self.num_downs = num_downs
         self.norm = norm
