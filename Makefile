@@ -6,7 +6,7 @@ MODERN := .venv-modern/bin/python
 RUN ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: venv demo test test-modern test-installed bench clean-venv
+.PHONY: venv demo test test-modern test-installed test-reference bench clean-venv
 
 venv:
 	@scripts/bootstrap.sh
@@ -32,5 +32,10 @@ test-installed:
 bench: venv
 	$$(command -v taskset >/dev/null && echo taskset -c 0,1) $(PY) bench/run.py $(BENCH_ARGS)
 
+# Layer-by-layer equivalence with the reference PyTorch implementations (tests/reference; they skip without torch).
+test-reference:
+	@scripts/bootstrap.sh reference
+	.venv-reference/bin/python -m pytest -q tests/reference
+
 clean-venv:
-	rm -rf .venv .venv-modern
+	rm -rf .venv .venv-modern .venv-reference

@@ -2,6 +2,7 @@
 # Creates (or completes) a virtual environment and installs i2i_keras into it, with pinned versions.
 #   scripts/bootstrap.sh            Python 3.10 + TF 2.16 + TFX 1.16 (the full stack)  -> .venv
 #   scripts/bootstrap.sh modern     Python 3.11 + tensorflow-cpu 2.21 + Keras 3.15 (library only) -> .venv-modern
+#   scripts/bootstrap.sh reference  the modern lane + PyTorch (tests/reference only) -> .venv-reference
 # Idempotent: a venv whose stamp matches the pins is left as it is. Then fetches the offline VGG16 weights once
 # (python -m i2i_keras.weights fetch; a file test when they are there).
 set -euo pipefail
@@ -13,6 +14,11 @@ lane="${1:-main}"
 if [ "$lane" = "modern" ]; then
   venv=.venv-modern; py=$(find_python 3.11); pins=requirements/modern-py311.txt
   install=(-r "$pins")
+elif [ "$lane" = "reference" ]; then
+  # The modern lane plus PyTorch: the layer-by-layer equivalence checks against the reference implementations
+  # (tests/reference). Never a dependency of the library.
+  venv=.venv-reference; py=$(find_python 3.11); pins=requirements/modern-py311.txt
+  install=(-r "$pins" "torch>=2.13")
 else
   venv=.venv; py=$(find_python 3.10); pins=requirements/constraints-py310.txt
   install=(-c "$pins" "tfx==1.16.0" "apache-beam" "dill" "kfp-pipeline-spec" "tensorflow-datasets" "tensorflow-serving-api" "pytest" "pytest-xdist" "scikit-image" "pyyaml")
