@@ -24,7 +24,7 @@ from i2i_keras.errors import DataError
 from i2i_keras.evaluation.exported import first_line
 
 SPLITS = ("eval", "train", "all")
-EXAMPLES_EVAL_SPLIT = "Split-eval"
+EVAL_SPLIT = "Split-eval"  # the eval split of a TFX Examples artifact
 
 
 def tfrecord_records(paths: list, where: str, kind_name: str, parse: Callable, what: str = "records") -> Iterator[dict]:
@@ -48,6 +48,25 @@ def tfrecord_records(paths: list, where: str, kind_name: str, parse: Callable, w
             raise DataError(where, f"{what} do not match the {kind_name!r} schema ({first_line(err)})",
                             code="schema_mismatch") from None
         yield parsed
+
+
+def eval_split_dir(examples_uri: str) -> str:
+    return os.path.join(examples_uri, EVAL_SPLIT)
+
+
+def read_eval_records(examples_uri: str, kind_name: str, parse: Callable[[Any, str], dict]) -> Iterator[dict]:
+    """The records of ``<examples_uri>/Split-eval/*`` (GZIP when the shard names end in .gz), each parsed with
+    ``parse(record, kind_name)``, lazily: an evaluator reads only what it needs.
+
+    Raises:
+        DataError: no shards (``no_eval_shards``), records that do not match the kind's schema
+            (``schema_mismatch``), unreadable shards (``corrupt``).
+    """
+    split_dir = eval_split_dir(examples_uri)
+    paths = sorted(tf.io.gfile.glob(os.path.join(split_dir, "*")))
+    if not paths:
+        raise DataError(split_dir, "no eval TFRecord shards", code="no_eval_shards")
+    return tfrecord_records(paths, split_dir, kind_name, parse, what="eval records")
 
 
 class FolderRecords:
@@ -94,22 +113,17 @@ def open_records(spec: str, kind: Any, parse: Callable, *, split: str = "eval", 
     """
     if split not in SPLITS:
         raise ConfigError(f"--split must be one of {list(SPLITS)}. Received: {split!r}", code="bad_value")
+    folder = None
     if spec.startswith("embedded:"):
         name = spec[len("embedded:"):]
         folder = sources.embedded_path(name)
         domains = domains or kind.embedded_domains.get(name)
+    elif files.is_dir(spec):
+        if storage.isdir(eval_split_dir(spec)):  # a TFX Examples artifact: its eval split, as the TFX evaluator reads
+            return read_eval_records(spec, kind.name, parse), {"spec": spec, "source": "examples", "split": "eval"}
+        folder = spec
+    if folder is not None:
         records = FolderRecords(folder, kind, parse, split=split, layout=layout, domains=domains,
-                                max_pixels=max_pixels)
-        return records, {"spec": spec, "source": "folder", "split": split}
-    if files.is_dir(spec):
-        examples_split = storage.join(spec, EXAMPLES_EVAL_SPLIT)
-        if storage.isdir(examples_split):  # a TFX Examples artifact: its eval split, as the TFX evaluator reads
-            paths = sorted(tf.io.gfile.glob(os.path.join(examples_split, "*")))
-            if not paths:
-                raise DataError(examples_split, "no eval TFRecord shards", code="no_eval_shards")
-            return (tfrecord_records(paths, examples_split, kind.name, parse),
-                    {"spec": spec, "source": "examples", "split": "eval"})
-        records = FolderRecords(spec, kind, parse, split=split, layout=layout, domains=domains,
                                 max_pixels=max_pixels)
         return records, {"spec": spec, "source": "folder", "split": split}
     if sources.is_glob(spec) or files.is_file(spec):

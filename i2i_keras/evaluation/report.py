@@ -4,13 +4,10 @@ registry (`i2i_keras.data.kinds`) gives that kind's evaluator, metric directions
 
 from __future__ import annotations
 
-import os
-from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
-import tensorflow as tf
-
+from i2i_keras import storage
 from i2i_keras.data import kinds
-from i2i_keras.errors import DataError
 from i2i_keras.errors import RequestError
 from i2i_keras.evaluation.blessing import NON_FINITE_NOTE
 from i2i_keras.evaluation.blessing import check_blessing
@@ -18,28 +15,8 @@ from i2i_keras.evaluation.blessing import validate_thresholds
 from i2i_keras.evaluation.exported import BYTES_SUFFIX
 from i2i_keras.evaluation.exported import ServedModel
 from i2i_keras.evaluation.features import DomainJudge
-from i2i_keras.evaluation.records import tfrecord_records
-
-EVAL_SPLIT = "Split-eval"
-
-
-def eval_split_dir(examples_uri: str) -> str:
-    return os.path.join(examples_uri, EVAL_SPLIT)
-
-
-def read_eval_records(examples_uri: str, kind_name: str, parse: Callable[[Any, str], dict]) -> Iterator[dict]:
-    """The records of ``<examples_uri>/Split-eval/*`` (GZIP when the shard names end in .gz), each parsed with
-    ``parse(record, kind_name)``, lazily: an evaluator reads only what it needs.
-
-    Raises:
-        DataError: no shards (``no_eval_shards``), records that do not match the kind's schema
-            (``schema_mismatch``), unreadable shards (``corrupt``).
-    """
-    split_dir = eval_split_dir(examples_uri)
-    files = sorted(tf.io.gfile.glob(os.path.join(split_dir, "*")))
-    if not files:
-        raise DataError(split_dir, "no eval TFRecord shards", code="no_eval_shards")
-    return tfrecord_records(files, split_dir, kind_name, parse, what="eval records")
+from i2i_keras.evaluation.records import eval_split_dir
+from i2i_keras.evaluation.records import read_eval_records
 
 
 def kind_of(model: ServedModel):
@@ -156,5 +133,5 @@ def evaluate_export(model_path: str, examples_uri: str, thresholds: Mapping[str,
     report, evaluator, _ = run_evaluation(model, records, thresholds, baseline_path, max_examples=max_examples,
                                           seed=seed, source=eval_split_dir(examples_uri))
     if judge_dir and evaluator.judge is not None:
-        report["domain_judge"] = evaluator.judge.save(os.path.join(judge_dir, JUDGE_FILE))
+        report["domain_judge"] = evaluator.judge.save(storage.join(judge_dir, JUDGE_FILE))
     return report

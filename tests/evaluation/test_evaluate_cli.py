@@ -159,3 +159,17 @@ def test_bad_arguments_are_one_line_errors(tmp_path, capsys, argv, code, message
     assert main([x for kv in args.items() for x in kv] + ["--quiet"]) == code
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_tfx_examples_artifact_is_read_through_its_eval_split(tmp_path):
+    from i2i_keras.data import encode_example
+
+    images = toys.smooth_images(3, seed=60)
+    examples = toys.write_split(str(tmp_path / "ex"), [encode_example(source=encode_png(x), target=encode_png(x))
+                                                       for x in images])
+    identity = toys.export_toy(str(tmp_path / "id"), "paired", lambda image: image)
+    out = str(tmp_path / "eval")
+    assert main(["--model", identity, "--data", examples, "--metrics", "psnr", "--output", out, "--quiet"]) == 0
+    report = _report(out)
+    assert report["data"] == {"spec": examples, "source": "examples", "split": "eval"}
+    assert report["metrics"] == {"psnr": "Infinity"} and report["num_images"] == 3
