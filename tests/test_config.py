@@ -43,9 +43,9 @@ def test_bad_overrides_name_the_key(override, match):
 
 
 def test_unknown_model_option_and_loss_weight_are_rejected_at_build():
-    with pytest.raises(ValueError, match=r"Unknown model option `model.width`.*Allowed"):
+    with pytest.raises(ConfigError, match=r"Unknown model option `model.width`.*Allowed"):
         build_model(load_config(os.path.join(TINY, "pix2pix.yaml"), overrides=["model.width=3"]))
-    with pytest.raises(ValueError, match=r"Unknown loss weight 'g_style'.*Allowed: \['d_adv', 'g_adv', 'g_l1'\]"):
+    with pytest.raises(ConfigError, match=r"Unknown loss weight 'g_style'.*Allowed: \['d_adv', 'g_adv', 'g_l1'\]"):
         build_model(load_config(os.path.join(TINY, "pix2pix.yaml"), overrides=["loss_weights.g_style=1"]))
 
 
@@ -167,4 +167,25 @@ def test_cli_model_option_of_the_wrong_type_and_bad_devices_are_one_line_errors(
         with pytest.raises(ConfigError) as info:
             main(base + extra + ["--debug"])
         assert info.value.code in ("bad_type", "bad_value")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("method, override, message", [
+    ("munit", "model.init=orthogonal", "`init` must be one of"),
+    ("munit", "model.discriminator_styles=mixed", "`discriminator_styles` must be 'fresh' or 'shared'"),
+    ("stargan", "model.target_rule=random", "`target_rule` must be one of"),
+    ("stargan", "model.critic_steps=0", "`critic_steps` must be a positive integer"),
+    ("cyclegan", "model.out_channels=1", "identity loss needs in_channels == out_channels"),
+    ("pix2pix", "loss_weights.g_l1=-1", "Loss weights must be non-negative"),
+])
+def test_method_option_values_that_cannot_build_are_one_line_cli_errors(method, override, message, tmp_path, capsys):
+    """Values of the right type that a method's constructor refuses are ConfigErrors too: one line, exit 2, no run."""
+    from i2i_keras.train import main
+
+    argv = ["--method", method, "--config", os.path.join(TINY, f"{method}.yaml"), "--set", override, "--steps", "1",
+            "--no-export", "--output", str(tmp_path / "run")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in err and message in lines[0], err
     assert not (tmp_path / "run").exists()

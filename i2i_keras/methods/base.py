@@ -271,9 +271,9 @@ class TranslationModel(keras.Model):
                 continue
             rate = optimizer.learning_rate
             if not isinstance(rate, keras.Variable):
-                raise ValueError(f"{self.method_name}'s learning-rate step decay (lr_step_size={self.lr_step_size}) "
-                                 f"needs optimizers with a constant learning rate (optim.schedule: constant). "
-                                 f"Received: learning_rate={rate!r}")
+                raise ConfigError(f"{self.method_name}'s learning-rate step decay (lr_step_size={self.lr_step_size}) "
+                                  f"needs optimizers with a constant learning rate (optim.schedule: constant). "
+                                  f"Received: learning_rate={rate!r}")
             rates.append((optimizer, float(rate.numpy())))
         return rates
 
@@ -612,10 +612,10 @@ def resolve_loss_weights(cls, loss_weights: Optional[dict]) -> dict:
             except ValueError:
                 pass
         if name not in weights:
-            raise ValueError(f"Unknown loss weight {name!r} for {cls.method_name}. Allowed: "
-                             f"{sorted(weights)}. Received: loss_weights.{name}={value!r}")
+            raise ConfigError(f"Unknown loss weight {name!r} for {cls.method_name}. Allowed: "
+                              f"{sorted(weights)}. Received: loss_weights.{name}={value!r}")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ValueError(f"Loss weights must be non-negative numbers. Received: loss_weights.{name}={value!r}")
+            raise ConfigError(f"Loss weights must be non-negative numbers. Received: loss_weights.{name}={value!r}")
         weights[name] = float(value)
     return weights
 
@@ -662,8 +662,8 @@ def build_model(cfg, image_size: Optional[int] = None):
     allowed -= {"loss_weights", "name"}
     unknown = sorted(set(cfg.model) - allowed)
     if unknown:
-        raise ValueError(f"Unknown model option `model.{unknown[0]}` for {cfg.method}. Allowed: {sorted(allowed)}. "
-                         f"Received: model.{unknown[0]}={cfg.model[unknown[0]]!r}")
+        raise ConfigError(f"Unknown model option `model.{unknown[0]}` for {cfg.method}. Allowed: {sorted(allowed)}. "
+                          f"Received: model.{unknown[0]}={cfg.model[unknown[0]]!r}")
     kwargs = dict(cfg.model)
     if "domain_names" in allowed and cfg.data.domains is not None:
         # Multi-domain methods name their label positions after the data's domains (exported as metadata).

@@ -21,6 +21,7 @@ from typing import Callable, Optional
 
 import tensorflow as tf
 
+from i2i_keras.errors import ConfigError
 from i2i_keras.methods.base import NUM_SAMPLES, REFERENCE, SEED, TranslationMode
 
 # Second word of the stateless seed, so that style draws do not reuse the data pipeline's (seed, 0) streams.
@@ -76,8 +77,8 @@ def check_encoder_crop(image_size: int, encoder: str, **downsampling) -> None:
     keyword argument names their count n (e.g. `style_downsampling=4`), and image_size must be at least 2**n."""
     (arg, layers), = downsampling.items()
     if image_size < 2 ** layers:
-        raise ValueError(f"image_size must be at least 2**{arg}={2 ** layers} (the {encoder} sees the training "
-                         f"crops). Received: image_size={image_size}, {arg}={layers}")
+        raise ConfigError(f"image_size must be at least 2**{arg}={2 ** layers} (the {encoder} sees the training "
+                          f"crops). Received: image_size={image_size}, {arg}={layers}")
 
 
 def style_modes(prefix: str, decode: Callable, encode: Callable, style_dim: int, in_channels: int,
@@ -99,7 +100,7 @@ def style_modes(prefix: str, decode: Callable, encode: Callable, style_dim: int,
             and wide (a known smaller size raises a ValueError naming the `encoder`).
     """
     if int(style_dim) < 1:
-        raise ValueError(f"`style_dim` must be a positive integer. Received: style_dim={style_dim!r}")
+        raise ConfigError(f"`style_dim` must be a positive integer. Received: style_dim={style_dim!r}")
 
     minimum = 2 ** encoder_downsampling
 

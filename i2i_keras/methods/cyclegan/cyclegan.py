@@ -1,4 +1,5 @@
 from i2i_keras import losses
+from i2i_keras.errors import ConfigError
 from i2i_keras.layers import ImagePool
 from i2i_keras.methods.base import (TranslationModel, check_size_multiple, cycle_translations, generator_pair_modes,
                                     round_trip_grid)
@@ -45,8 +46,8 @@ class CycleGAN(TranslationModel):
         super().__init__(**kwargs)
         losses.check_gan_mode(gan_mode)
         if self.uses("g_identity") and self.in_channels != self.out_channels:
-            raise ValueError("The identity loss needs in_channels == out_channels; set loss_weights.g_identity=0. "
-                             f"Received: in_channels={self.in_channels}, out_channels={self.out_channels}")
+            raise ConfigError("The identity loss needs in_channels == out_channels; set loss_weights.g_identity=0. "
+                              f"Received: in_channels={self.in_channels}, out_channels={self.out_channels}")
         check_size_multiple(self.image_size, 4)
         self.base_filters = base_filters
         self.num_blocks = num_blocks

@@ -1,6 +1,7 @@
 from keras import ops
 
 from i2i_keras import losses
+from i2i_keras.errors import ConfigError
 from i2i_keras.methods.base import (TranslationModel, check_positive_ints, check_size_multiple, half_squared_norm,
                                     reference_discriminator_loss)
 from i2i_keras.methods.styles import check_encoder_crop, style_modes
@@ -113,24 +114,24 @@ class MUNIT(TranslationModel):
 
             self.perceptual_features = VGGFeatures(perceptual_network, perceptual_weights, taps=(perceptual_tap,))
         if isinstance(lr_step_size, bool) or not isinstance(lr_step_size, int) or lr_step_size < 0:
-            raise ValueError(f"`lr_step_size` must be a non-negative integer (0: no step decay). "
-                             f"Received: lr_step_size={lr_step_size!r}")
+            raise ConfigError(f"`lr_step_size` must be a non-negative integer (0: no step decay). "
+                              f"Received: lr_step_size={lr_step_size!r}")
         if isinstance(lr_step_gamma, bool) or not isinstance(lr_step_gamma, (int, float)) or not 0 < lr_step_gamma <= 1:
-            raise ValueError(f"`lr_step_gamma` must be in (0, 1]. Received: lr_step_gamma={lr_step_gamma!r}")
+            raise ConfigError(f"`lr_step_gamma` must be in (0, 1]. Received: lr_step_gamma={lr_step_gamma!r}")
         if discriminator_styles not in ("fresh", "shared"):
-            raise ValueError(f"`discriminator_styles` must be 'fresh' or 'shared'. "
-                             f"Received: discriminator_styles={discriminator_styles!r}")
+            raise ConfigError(f"`discriminator_styles` must be 'fresh' or 'shared'. "
+                              f"Received: discriminator_styles={discriminator_styles!r}")
         self.lr_step_size = int(lr_step_size)
         self.lr_step_gamma = float(lr_step_gamma)
         self.discriminator_styles = discriminator_styles
         losses.check_gan_mode(gan_mode)
         if init not in INITS:
-            raise ValueError(f"`init` must be one of {list(INITS)}. Received: init={init!r}")
+            raise ConfigError(f"`init` must be one of {list(INITS)}. Received: init={init!r}")
         check_positive_ints(base_filters=base_filters, num_downsampling=num_downsampling, style_dim=style_dim,
                             mlp_dim=mlp_dim, style_downsampling=style_downsampling, disc_filters=disc_filters,
                             disc_layers=disc_layers, disc_scales=disc_scales)
         if isinstance(num_blocks, bool) or not isinstance(num_blocks, int) or num_blocks < 0:
-            raise ValueError(f"`num_blocks` must be a non-negative integer. Received: num_blocks={num_blocks!r}")
+            raise ConfigError(f"`num_blocks` must be a non-negative integer. Received: num_blocks={num_blocks!r}")
         check_size_multiple(self.image_size, 2 ** num_downsampling, "2**num_downsampling",
                             num_downsampling=num_downsampling)
         check_encoder_crop(self.image_size, "style encoder", style_downsampling=style_downsampling)

@@ -5,6 +5,7 @@ import tensorflow as tf
 from keras import ops
 
 from i2i_keras import losses
+from i2i_keras.errors import ConfigError
 from i2i_keras.methods.base import TARGET_DOMAIN, TARGET_LABELS, TranslationMode, TranslationModel
 from i2i_keras.networks import stargan_discriminator, stargan_generator
 from i2i_keras.registry import register_method
@@ -97,32 +98,34 @@ class StarGAN(TranslationModel):
             if (isinstance(domain_names, str) or not isinstance(domain_names, (list, tuple))
                     or not all(isinstance(n, str) and n for n in domain_names)
                     or len(set(domain_names)) != len(domain_names)):
-                raise ValueError(f"`domain_names` must be a list of distinct non-empty strings or None. "
-                                 f"Received: domain_names={domain_names!r}")
+                raise ConfigError(f"`domain_names` must be a list of distinct non-empty strings or None. "
+                                  f"Received: domain_names={domain_names!r}")
             domain_names = list(domain_names)
             if num_domains is None:
                 num_domains = len(domain_names)
         if isinstance(num_domains, bool) or not isinstance(num_domains, (int, np.integer)) or num_domains < 2:
-            raise ValueError(f"`num_domains` must be an integer >= 2 (or None with `domain_names` given). "
-                             f"Received: num_domains={num_domains!r}")
+            raise ConfigError(f"`num_domains` must be an integer >= 2 (or None with `domain_names` given). "
+                              f"Received: num_domains={num_domains!r}")
         if domain_names is not None and len(domain_names) != num_domains:
-            raise ValueError(f"`domain_names` must name every one of the {num_domains} domains. "
-                             f"Received: num_domains={num_domains}, domain_names={domain_names!r}")
+            raise ConfigError(f"`domain_names` must name every one of the {num_domains} domains. "
+                              f"Received: num_domains={num_domains}, domain_names={domain_names!r}")
         if target_rule not in TARGET_RULES:
-            raise ValueError(f"`target_rule` must be one of {list(TARGET_RULES)}. Received: target_rule={target_rule!r}")
+            raise ConfigError(f"`target_rule` must be one of {list(TARGET_RULES)}. "
+                              f"Received: target_rule={target_rule!r}")
         if label_mode not in LABEL_MODES:
-            raise ValueError(f"`label_mode` must be one of {list(LABEL_MODES)}. Received: label_mode={label_mode!r}")
+            raise ConfigError(f"`label_mode` must be one of {list(LABEL_MODES)}. Received: label_mode={label_mode!r}")
         if isinstance(critic_steps, bool) or not isinstance(critic_steps, (int, np.integer)) or critic_steps < 1:
-            raise ValueError(f"`critic_steps` must be a positive integer. Received: critic_steps={critic_steps!r}")
+            raise ConfigError(f"`critic_steps` must be a positive integer. Received: critic_steps={critic_steps!r}")
         if self.image_size % 4:
-            raise ValueError(f"`image_size` must be a multiple of 4 (two stride-2 generator stages). "
-                             f"Received: image_size={self.image_size}")
+            raise ConfigError(f"`image_size` must be a multiple of 4 (two stride-2 generator stages). "
+                              f"Received: image_size={self.image_size}")
         layers = disc_layers if disc_layers is not None else max(1, int(math.log2(self.image_size)) - 1)
         if isinstance(layers, bool) or not isinstance(layers, (int, np.integer)) or not 1 <= layers:
-            raise ValueError(f"`disc_layers` must be a positive integer or None. Received: disc_layers={disc_layers!r}")
+            raise ConfigError(f"`disc_layers` must be a positive integer or None. "
+                              f"Received: disc_layers={disc_layers!r}")
         if 2 ** layers > self.image_size:
-            raise ValueError(f"`disc_layers` halves the image {layers} times, more than image_size allows. "
-                             f"Received: disc_layers={disc_layers!r}, image_size={self.image_size}")
+            raise ConfigError(f"`disc_layers` halves the image {layers} times, more than image_size allows. "
+                              f"Received: disc_layers={disc_layers!r}, image_size={self.image_size}")
         self.num_domains = int(num_domains)
         self.domain_names = domain_names
         self.label_mode = label_mode
