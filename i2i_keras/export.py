@@ -53,6 +53,7 @@ from typing import Any, Optional
 import keras
 import tensorflow as tf
 
+from i2i_keras import tiling
 from i2i_keras.data import transforms
 from i2i_keras.errors import RequestError, RunStateError
 from i2i_keras import storage
@@ -115,6 +116,7 @@ def export_for_serving(model, base_dir: str, version: Optional[int] = None) -> s
     modes = _checked_modes(model)
     metadata = _checked_metadata(model)
     _check_class_names(modes, metadata)
+    metadata.update(tiling_metadata(modes))
     if version is None:
         version = max(list_versions(base_dir), default=0) + 1
     target = os.path.join(base_dir, str(int(version)))
@@ -383,6 +385,52 @@ def _bytes_endpoint(model, mode_name: str, extra_specs: dict, image_inputs: dict
     return serve
 
 
+# ----------------------------------------------------------------------------------------------- tiled signatures
+# `<mode>_bytes_tiled`: the inputs of `<mode>_bytes` plus int32 scalars `tile` and `overlap` (input pixels; tile 0 =
+# the whole image), for every image mode; `serving_default_tiled` is the first mode's. A separate signature, not
+# optional inputs of `<mode>_bytes` (a SavedModel signature has no optional inputs): requests without tiling keep
+# their signature, inputs and same-size batching. Each image is translated alone, through `model.translate(...,
+# tile=, overlap=)` (`i2i_keras.tiling`), so the library call, this signature and the translate CLI agree.
+TILED_BYTES_SUFFIX = BYTES_SUFFIX + tiling.TILED_SUFFIX
+DEFAULT_TILED = "serving_default" + tiling.TILED_SUFFIX
+_TILE_SPECS = (tf.TensorSpec([], tf.int32, name=tiling.TILE), tf.TensorSpec([], tf.int32, name=tiling.OVERLAP))
+
+
+def tiling_metadata(modes: dict) -> dict:
+    """The metadata key `tiling`: which modes have a tiled bytes signature and how it is called."""
+    from i2i_keras.methods.base import IMAGES_OUTPUT
+
+    tiled = [name for name, mode in modes.items() if getattr(mode, "output", IMAGES_OUTPUT) == IMAGES_OUTPUT]
+    for name in tiled:
+        clash = {tiling.TILE, tiling.OVERLAP} & set(modes[name].extra_inputs or {})
+        if clash:
+            raise ValueError(f"Extra inputs of mode {name!r} must not be named {sorted(clash)}: its tiled signature "
+                             f"takes them. Received: extra_inputs={sorted(modes[name].extra_inputs)}")
+    return {"tiling": {"modes": tiled, "signature_suffix": TILED_BYTES_SUFFIX, "default_signature": DEFAULT_TILED,
+                       "inputs": [tiling.TILE, tiling.OVERLAP], "statistics": "image"}}
+
+
+class _TiledTranslation:
+    """A model whose `translate` tiles with the given (tensor) tile and overlap: the bytes endpoint runs it."""
+
+    def __init__(self, model, tile, overlap):
+        self.model, self.tile, self.overlap = model, tile, overlap
+
+    def translate(self, images, mode=None, **kwargs):
+        return self.model.translate(images, mode=mode, tile=self.tile, overlap=self.overlap, **kwargs)
+
+
+def _tiled_bytes_endpoint(model, mode_name: str, extra_specs: dict, image_inputs: dict, multiple_outputs: bool,
+                          channels: int):
+    def serve(images, *inputs):
+        *extras, tile, overlap = inputs
+        endpoint = _bytes_endpoint(_TiledTranslation(model, tile, overlap), mode_name, extra_specs, image_inputs,
+                                   multiple_outputs, channels)
+        return endpoint(images, *extras)
+
+    return serve
+
+
 def _classify_float_endpoint(model, mode_name: str, extra_names: list):
     def serve(images, *extras):
         out = model.translate(images, mode=mode_name, **dict(zip(extra_names, extras)))
@@ -469,6 +517,12 @@ def _build_archive(model, modes: dict, metadata: dict) -> keras.export.ExportArc
             input_signature=[bytes_spec, *bytes_extras.values()]))
         endpoints.append(archive.add_endpoint(name, _float_endpoint(model, name, list(extras)),
                                               input_signature=[image_spec, *extras.values()]))
+        endpoints.append(archive.add_endpoint(
+            name + TILED_BYTES_SUFFIX, _tiled_bytes_endpoint(model, name, bytes_extras, image_inputs,
+                                                             mode.multiple_outputs, channels),
+            input_signature=[bytes_spec, *bytes_extras.values(), *_TILE_SPECS]))
+        if name == next(iter(modes)):
+            archive.add_endpoint(DEFAULT_TILED, endpoints[-1])
     archive.add_endpoint(METADATA_ENDPOINT, _metadata_endpoint(metadata), input_signature=[])
     _track_inference_layers(archive, model, endpoints)
     return archive
