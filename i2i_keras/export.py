@@ -11,6 +11,9 @@ has two signatures, both taking the mode's extra inputs (if any) after `images`:
   is `transforms.decode_image`, the same function training uses, so served inputs are normalised exactly like
   training inputs.
 - `<m>`: `images` float32 [batch, height, width, in_channels] in [-1, 1] -> `{"images": float32 in [-1, 1]}`.
+- `<m>_bytes_tiled` (image modes, metadata `tiled_modes`): the inputs of `<m>_bytes` plus int32 scalars `tile` and
+  `overlap` (input pixels; tile 0 = the whole image) -> the same PNGs, computed tile by tile and blended without
+  seams, memory bounded by the tile (`i2i_keras.tiling`); `serving_default_tiled` is the first mode's.
 
 A classification mode (`TranslationMode.output == "probabilities"`, e.g. `classify` of the domain-adaptation
 methods) returns class probabilities instead of images: `<m>` gives `{"probabilities": float32 [batch, K]}`, and
@@ -116,7 +119,7 @@ def export_for_serving(model, base_dir: str, version: Optional[int] = None) -> s
     modes = _checked_modes(model)
     metadata = _checked_metadata(model)
     _check_class_names(modes, metadata)
-    metadata.update(tiling_metadata(modes))
+    _check_tiled_inputs(modes)
     if version is None:
         version = max(list_versions(base_dir), default=0) + 1
     target = os.path.join(base_dir, str(int(version)))
@@ -396,18 +399,14 @@ DEFAULT_TILED = "serving_default" + tiling.TILED_SUFFIX
 _TILE_SPECS = (tf.TensorSpec([], tf.int32, name=tiling.TILE), tf.TensorSpec([], tf.int32, name=tiling.OVERLAP))
 
 
-def tiling_metadata(modes: dict) -> dict:
-    """The metadata key `tiling`: which modes have a tiled bytes signature and how it is called."""
-    from i2i_keras.methods.base import IMAGES_OUTPUT
-
-    tiled = [name for name, mode in modes.items() if getattr(mode, "output", IMAGES_OUTPUT) == IMAGES_OUTPUT]
-    for name in tiled:
+def _check_tiled_inputs(modes: dict) -> None:
+    """The tiled signature of a mode adds the inputs `tile` and `overlap`: no extra input of the mode may have
+    those names."""
+    for name in tiling.tiled_modes(modes):
         clash = {tiling.TILE, tiling.OVERLAP} & set(modes[name].extra_inputs or {})
         if clash:
             raise ValueError(f"Extra inputs of mode {name!r} must not be named {sorted(clash)}: its tiled signature "
                              f"takes them. Received: extra_inputs={sorted(modes[name].extra_inputs)}")
-    return {"tiling": {"modes": tiled, "signature_suffix": TILED_BYTES_SUFFIX, "default_signature": DEFAULT_TILED,
-                       "inputs": [tiling.TILE, tiling.OVERLAP], "statistics": "image"}}
 
 
 class _TiledTranslation:

@@ -61,6 +61,12 @@ STATISTICS = ("image", "tile")
 DEFAULT_OVERLAP = 32
 
 
+def tiled_modes(modes: dict) -> list:
+    """The modes that tile: those returning images (metadata `tiled_modes`; each has a `<mode>_bytes_tiled`
+    signature in an export)."""
+    return [name for name, mode in modes.items() if getattr(mode, "output", "images") == "images"]
+
+
 def default_overlap(tile: int) -> int:
     """The overlap used when none is given: 32 px, at most a quarter of the tile."""
     return max(0, min(DEFAULT_OVERLAP, int(tile) // 4))

@@ -265,8 +265,8 @@ def _png_pixels(data):
 def test_export_has_tiled_signatures_that_match_the_library_call(exported_x4):
     model, path = exported_x4
     loaded, metadata = export.load_exported(path)
-    assert metadata["tiling"]["modes"] == ["translate", "shift", "sample"]
-    assert metadata["tiling"]["signature_suffix"] == "_bytes_tiled"
+    assert metadata["tiled_modes"] == ["translate", "shift", "sample"]
+    assert {"translate_bytes_tiled", "shift_bytes_tiled", "sample_bytes_tiled"} <= set(loaded.signatures)
     assert "classify_bytes_tiled" not in loaded.signatures
     pixels = np.random.RandomState(0).randint(0, 256, (45, 70, 3)).astype(np.uint8)
     data = tf.io.encode_png(pixels)

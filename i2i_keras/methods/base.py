@@ -492,11 +492,19 @@ class TranslationModel(keras.Model):
         return cls(**config)
 
     def metadata(self) -> dict:
-        """Facts that travel inside the exported SavedModel (read by serving clients and the translate CLI)."""
-        return {"method": self.method_name, "data_kind": self.data_kind, "value_range": [-1.0, 1.0],
-                "size_multiple": self.size_multiple, "image_size": self.image_size,
-                "in_channels": self.in_channels, "out_channels": self.out_channels, "output_scale": self.output_scale,
-                "modes": list(self.translation_modes())}
+        """Facts that travel inside the exported SavedModel (read by serving clients and the translate CLI).
+
+        `tiled_modes` (only when there is one) lists the modes with a tiled bytes signature (`i2i_keras.tiling`).
+        """
+        from i2i_keras import tiling
+
+        modes = self.translation_modes()
+        facts = {"method": self.method_name, "data_kind": self.data_kind, "value_range": [-1.0, 1.0],
+                 "size_multiple": self.size_multiple, "image_size": self.image_size,
+                 "in_channels": self.in_channels, "out_channels": self.out_channels, "output_scale": self.output_scale,
+                 "modes": list(modes)}
+        tiled = tiling.tiled_modes(modes)
+        return {**facts, "tiled_modes": tiled} if tiled else facts
 
 
 def direction_modes(model, a2b: Callable, b2a: Callable, how: str = "") -> dict:
