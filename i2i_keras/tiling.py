@@ -33,7 +33,11 @@ mean/variance it normalises with; a global pooling layer's output), and then, fo
 the recorded statistics of its call instead of the tile's own. Every tile is thus normalised alike, so no seam and
 no tile-to-tile tone change appear; the result differs from the untiled output only as much as the downscaled
 image's statistics differ from the full image's (tested: much closer than per-tile statistics). The
-memory bound holds (the statistics pass is at most one tile's worth of pixels). `statistics="tile"` leaves the
+memory bound holds (the statistics pass is at most one tile's worth of pixels). The statistics of all layers come
+from one forward pass, so they are consistent with each other; summing the full-resolution image's statistics
+tile by tile instead would need one pass over all tiles per normalisation layer (each layer's input depends on the
+layers before it: one pass measuring every layer at once under the downscaled statistics mixes the two and was
+measured to be worse than either), and its sums would include the tile-edge context errors of deep layers. `statistics="tile"` leaves the
 layers alone (naive per-tile statistics). Other layers with a global view (e.g. attention over all pixels) are not
 known to this module and see one tile; U-Nets whose receptive field spans the whole training crop change where
 tiles cut their context (use a tile several times the training size). Layers are switched by swapping their
@@ -116,72 +120,103 @@ def checked(tile, overlap, size_multiple: int):
 # ----------------------------------------------------------------------------------------------- whole-image layers
 
 
-def _group_norm(layer, x, stats):
-    """`GroupNormalization` with given (mean, variance) [B, 1, 1, G, 1], or its own when `stats` is None."""
-    channels = x.shape[-1]
-    groups = layer.groups
-    shape = tf.shape(x)
-    grouped = tf.reshape(tf.cast(x, tf.float32), [shape[0], shape[1], shape[2], groups, channels // groups])
-    if stats is None:
-        stats = tf.nn.moments(grouped, axes=[1, 2, 4], keepdims=True)
-    mean, variance = stats
-    inv = tf.math.rsqrt(variance + layer.epsilon)
-    if layer.scale:
-        inv = inv * tf.reshape(tf.cast(layer.gamma, tf.float32), [1, 1, 1, groups, channels // groups])
-    out = (grouped - mean) * inv
-    if layer.center:
-        out = out + tf.reshape(tf.cast(layer.beta, tf.float32), [1, 1, 1, groups, channels // groups])
-    return tf.cast(tf.reshape(out, shape), x.dtype), stats
+class _Moments:
+    """A layer normalising with per-group moments of its input: `values` gives the float32 tensor whose `axes`
+    are reduced ([B, h, w, ...]: axes 1 and 2 are spatial), `apply` runs the layer with given (mean, variance)."""
+
+    axes = (1, 2)
+
+    def values(self, layer, inputs):
+        return tf.cast(inputs, tf.float32)
+
+    def own(self, layer, inputs):
+        return tf.nn.moments(self.values(layer, inputs), axes=list(self.axes), keepdims=True)
+
+class _GroupNorm(_Moments):
+    """`GroupNormalization` (instance norm: groups = channels; layer norm: one group)."""
+
+    axes = (1, 2, 4)
+
+    def values(self, layer, inputs):
+        shape = tf.shape(inputs)
+        channels = inputs.shape[-1]
+        return tf.reshape(tf.cast(inputs, tf.float32),
+                          [shape[0], shape[1], shape[2], layer.groups, channels // layer.groups])
+
+    def apply(self, layer, inputs, stats):
+        channels, groups = inputs.shape[-1], layer.groups
+        mean, variance = stats
+        inv = tf.math.rsqrt(variance + layer.epsilon)
+        if layer.scale:
+            inv = inv * tf.reshape(tf.cast(layer.gamma, tf.float32), [1, 1, 1, groups, channels // groups])
+        out = (self.values(layer, inputs) - mean) * inv
+        if layer.center:
+            out = out + tf.reshape(tf.cast(layer.beta, tf.float32), [1, 1, 1, groups, channels // groups])
+        return tf.cast(tf.reshape(out, tf.shape(inputs)), inputs.dtype)
 
 
-def _batch_norm(layer, x, stats):
-    """`layers.BatchNorm(inference_norm="batch")` outside training, with given (mean, variance) [1, 1, 1, C]."""
-    x32 = tf.cast(x, tf.float32)
-    if stats is None:
-        stats = tf.nn.moments(x32, axes=[0, 1, 2], keepdims=True)
-    mean, variance = stats
-    out = (x32 - mean) * tf.math.rsqrt(variance + layer.epsilon)
-    if layer.scale:
-        out = out * tf.cast(layer.gamma, tf.float32)
-    if layer.center:
-        out = out + tf.cast(layer.beta, tf.float32)
-    return tf.cast(out, layer.compute_dtype), stats
+class _BatchNorm(_Moments):
+    """`layers.BatchNorm(inference_norm="batch")` outside training: moments over the batch and the pixels."""
+
+    axes = (0, 1, 2)
+
+    def apply(self, layer, inputs, stats):
+        mean, variance = stats
+        out = (self.values(layer, inputs) - mean) * tf.math.rsqrt(variance + layer.epsilon)
+        if layer.scale:
+            out = out * tf.cast(layer.gamma, tf.float32)
+        if layer.center:
+            out = out + tf.cast(layer.beta, tf.float32)
+        return tf.cast(out, layer.compute_dtype)
 
 
-def _adain(layer, inputs, stats):
-    """`AdaptiveInstanceNorm` with given per-example, per-channel (mean, variance) of its content input."""
-    x, params = inputs
-    channels = x.shape[-1]
-    x32 = tf.cast(x, tf.float32)
-    if stats is None:
-        stats = tf.nn.moments(x32, axes=[1, 2], keepdims=True)
-    mean, variance = stats
-    gamma = tf.reshape(tf.cast(params[:, :channels], tf.float32), [-1, 1, 1, channels])
-    beta = tf.reshape(tf.cast(params[:, channels:], tf.float32), [-1, 1, 1, channels])
-    out = (x32 - mean) * tf.math.rsqrt(variance + layer.epsilon) * gamma + beta
-    return tf.cast(out, layer.compute_dtype), stats
+class _AdaIN(_Moments):
+    """`AdaptiveInstanceNorm`: the moments of its content input `x` of `[x, params]`."""
+
+    def values(self, layer, inputs):
+        return tf.cast(inputs[0], tf.float32)
+
+    def apply(self, layer, inputs, stats):
+        x, params = inputs
+        channels = x.shape[-1]
+        mean, variance = stats
+        gamma = tf.reshape(tf.cast(params[:, :channels], tf.float32), [-1, 1, 1, channels])
+        beta = tf.reshape(tf.cast(params[:, channels:], tf.float32), [-1, 1, 1, channels])
+        out = (self.values(layer, inputs) - mean) * tf.math.rsqrt(variance + layer.epsilon) * gamma + beta
+        return tf.cast(out, layer.compute_dtype)
 
 
-def _global_pool(original):
-    def run(layer, inputs, stats):
-        out = original(inputs) if stats is None else stats
-        return out, out
-    return run
+class _AveragePool(_Moments):
+    """`GlobalAveragePooling2D`: its statistics are the per-channel means (variance unused)."""
+
+    def apply(self, layer, inputs, stats):
+        out = stats[0] if layer.keepdims else tf.squeeze(stats[0], [1, 2])
+        return tf.cast(out, layer.compute_dtype)
 
 
-def _whole_image_rule(layer) -> Optional[Callable]:
-    """How a layer that looks at the whole image runs with recorded statistics, or None for any other layer."""
+class _MaxPool(_AveragePool):
+    """`GlobalMaxPooling2D`: the per-channel maxima."""
+
+    def own(self, layer, inputs):
+        values = self.values(layer, inputs)
+        return tf.reduce_max(values, [1, 2], keepdims=True), tf.zeros([], tf.float32)
+
+
+def _whole_image_rule(layer) -> Optional[_Moments]:
+    """How a layer that looks at the whole image runs with given statistics, or None for any other layer."""
     from i2i_keras.layers.conditioning import AdaptiveInstanceNorm
     from i2i_keras.layers.normalization import BatchNorm
 
     if isinstance(layer, keras.layers.GroupNormalization):
-        return _group_norm
+        return _GroupNorm()
     if isinstance(layer, BatchNorm) and layer.inference_norm == "batch":
-        return _batch_norm
+        return _BatchNorm()
     if isinstance(layer, AdaptiveInstanceNorm):
-        return _adain
-    if isinstance(layer, (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D)):
-        return _global_pool(layer.call)
+        return _AdaIN()
+    if isinstance(layer, keras.layers.GlobalAveragePooling2D) and layer.data_format == "channels_last":
+        return _AveragePool()
+    if isinstance(layer, keras.layers.GlobalMaxPooling2D) and layer.data_format == "channels_last":
+        return _MaxPool()
     return None
 
 
@@ -192,49 +227,52 @@ def whole_image_layers(model) -> list:
 
 
 class _Statistics:
-    """Records, then replays, the statistics of the whole-image layers, call by call (a layer may be called more
-    than once per forward pass)."""
+    """The statistics of the whole-image layers, call by call (a layer may be called more than once per forward
+    pass): recorded on an image (`RECORD`), then used for every tile (`REPLAY`)."""
+
+    RECORD, REPLAY = "record", "replay"
 
     def __init__(self, layers: list):
         self.layers = list(layers)
+        self.rules = {id(layer): _whole_image_rule(layer) for layer in self.layers}
         self.saved = {id(layer): [] for layer in self.layers}
         self.used = {}
-        self.replaying = False
+        self.phase = self.REPLAY
 
     def reset(self):
         self.used = {id(layer): 0 for layer in self.layers}
 
     @contextlib.contextmanager
-    def patched(self, replay: bool):
-        self.replaying = replay
+    def patched(self, phase: str):
+        self.phase = phase
         self.reset()
         swapped = []
         try:
             for layer in self.layers:
                 swapped.append(layer)
-                object.__setattr__(layer, "call", self._wrapped(layer, _whole_image_rule(layer)))
+                object.__setattr__(layer, "call", self._wrapped(layer))
             yield self
         finally:
             for layer in swapped:
                 layer.__dict__.pop("call", None)
 
-    def _wrapped(self, layer, rule):
+    def _wrapped(self, layer):
         original = type(layer).call.__get__(layer)
-        key = id(layer)
+        key, rule = id(layer), self.rules[id(layer)]
 
         def call(inputs, *args, **kwargs):
             if kwargs.get("training"):
                 return original(inputs, *args, **kwargs)
-            if not self.replaying:
-                out, stats = rule(layer, inputs, None)
+            if self.phase == self.RECORD:
+                stats = rule.own(layer, inputs)
                 self.saved[key].append(stats)
-                return out
+                return rule.apply(layer, inputs, stats)
             index = self.used[key]
             if index >= len(self.saved[key]):
                 raise ValueError(f"layer {layer.name} is called more often on a tile than on the whole image; "
                                  f"tiled statistics cannot be replayed")
             self.used[key] = index + 1
-            return rule(layer, inputs, self.saved[key][index])[0]
+            return rule.apply(layer, inputs, self.saved[key][index])
 
         return call
 
@@ -291,8 +329,8 @@ def tiled_call(fn: Callable, images, tile, overlap, *, scale: int = 1, size_mult
         images: [B, H, W, C], sides multiples of `size_multiple` (`base.pad_to_multiple`).
         tile, overlap: input pixels (ints or int32 scalar tensors, already checked; see `checked`). tile 0 is one
             tile of the whole image.
-        layers: the whole-image layers (`whole_image_layers`) that get the statistics of the downscaled image;
-            empty: per-tile statistics.
+        layers: the whole-image layers (`whole_image_layers`) that get the statistics of the downscaled whole
+            image; empty: per-tile statistics.
         extras: the mode's extra inputs, given unchanged to every call of `fn`.
         multiple_outputs: `fn` returns [B, N, h, w, C] (several outputs per image).
     Returns float32 [B, H*scale, W*scale, C'] (or [B, N, ...]).
@@ -310,7 +348,7 @@ def tiled_call(fn: Callable, images, tile, overlap, *, scale: int = 1, size_mult
 
     statistics = _Statistics(layers)
     if statistics.layers:
-        with statistics.patched(replay=False):
+        with statistics.patched(statistics.RECORD):
             fn(_statistics_image(images, tile, size_multiple), **extras)
     margin = overlap // 4
     window_h = _windows(rows, tile_h * scale, overlap * scale, margin * scale)
@@ -350,7 +388,7 @@ def tiled_call(fn: Callable, images, tile, overlap, *, scale: int = 1, size_mult
     bands = tf.TensorArray(tf.float32, size=rows, infer_shape=False)
     start = (tf.constant(0), bands, tf.zeros([0, 0, 0, 0]), tf.zeros([lead_rank], tf.int32))
     invariants = (tf.TensorShape([]), tf.TensorShape(None), tf.TensorShape([None] * 4), tf.TensorShape([lead_rank]))
-    with statistics.patched(replay=True) if statistics.layers else contextlib.nullcontext():
+    with statistics.patched(statistics.REPLAY) if statistics.layers else contextlib.nullcontext():
         _, bands, _, lead = tf.while_loop(lambda row, *_: row < rows, row_body, start, shape_invariants=invariants,
                                           parallel_iterations=1)
     blended = tf.transpose(tf.ensure_shape(bands.concat(), [None] * 4), [1, 0, 2, 3])   # [L, Hp * s, Wp * s, C]

@@ -226,6 +226,45 @@ def test_instance_norm_uses_whole_image_statistics():
     np.testing.assert_allclose(model.translate(images, tile=0), whole, atol=1e-5)
 
 
+class WholeImageNet(TranslationModel):
+    """Batch norm with the batch's statistics, AdaIN whose parameters come from global average and max pooling of
+    the image: every kind of whole-image layer `tiling` knows, in one network (not registered)."""
+
+    method_name = "tiling_whole_image_net"
+    data_kind = "single"
+
+    def __init__(self, **kwargs):
+        from i2i_keras.layers.conditioning import AdaptiveInstanceNorm
+        from i2i_keras.layers.normalization import normalization
+
+        super().__init__(**kwargs)
+        inputs = keras.Input((None, None, 3))
+        x = keras.layers.Conv2D(8, 3, padding="same")(inputs)
+        x = normalization("batch", inference_norm="batch")(x)
+        pooled = keras.layers.Concatenate()([keras.layers.GlobalAveragePooling2D()(x),
+                                             keras.layers.GlobalMaxPooling2D()(x)])
+        x = AdaptiveInstanceNorm()([x, keras.layers.Dense(16)(pooled)])
+        self.net = keras.Model(inputs, keras.layers.Conv2D(3, 3, padding="same")(x))
+        self.built = True
+
+    def translation_modes(self):
+        return {"translate": TranslationMode(lambda images: self.net(images))}
+
+
+def test_every_whole_image_layer_kind_gets_the_image_statistics():
+    keras.utils.set_random_seed(1)
+    model = WholeImageNet(image_size=32)
+    kinds = {type(layer).__name__ for layer in tiling.whole_image_layers(model)}
+    assert kinds == {"BatchNorm", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "AdaptiveInstanceNorm"}
+    images = _photos(2)
+    whole = model.translate(images)
+    np.testing.assert_allclose(model.translate(images, tile=0), whole, atol=1e-5)   # own statistics: exact
+    recorded = model.translate(images, tile=64, overlap=16)
+    naive = tiling.tiled_call(model.translation_modes()["translate"].fn, images, 64, 16)
+    error_recorded = float(tf.reduce_mean(tf.abs(recorded - whole)))
+    assert error_recorded < 0.5 * float(tf.reduce_mean(tf.abs(naive - whole))), error_recorded
+
+
 @pytest.mark.parametrize("tile, overlap, expected", [
     (24, 13, "overlap=13, tile=24"),        # more than half the tile
     (24, 24, "overlap=24, tile=24"),
