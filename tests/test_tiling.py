@@ -325,6 +325,13 @@ def test_export_has_tiled_signatures_that_match_the_library_call(exported_x4):
                                                    overlap=tf.constant(9))
 
 
+def test_export_without_tiled_signatures(tmp_path):
+    model = ConvNet(image_size=32)
+    loaded, metadata = export.load_exported(export.export_for_serving(model, str(tmp_path), tiled=False))
+    assert "tiled_modes" not in metadata and metadata["modes"] == list(model.translation_modes())
+    assert not [name for name in loaded.signatures if name.endswith("_tiled")]
+
+
 def test_translate_cli_upscales_a_1000x750_jpeg_x4_with_tiles(exported_x4, tmp_path, capsys):
     model, path = exported_x4
     rng = np.random.RandomState(1)
