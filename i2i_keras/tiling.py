@@ -10,39 +10,41 @@
   `base.pad_to_multiple` pads) and the result cropped back. `tile` must be a multiple of the model's
   `size_multiple`, and `0 <= overlap <= tile / 2` (then at most two tiles meet at any pixel).
 - Tiles go through the mode's `fn` one at a time (`tf.while_loop`, `parallel_iterations=1`), with the mode's extra
-  inputs (target domain, seed, reference image, ...) passed unchanged to every tile: the largest tensor the
-  network sees is one [batch, tile, tile, C] tile, so its activations, the memory that matters, are bounded by the
-  tile size; only the input and the output image exist whole. A scale-s model (`output_scale`) turns a t px tile
-  into a t*s px output tile; all output-side lengths are multiplied by s.
+  inputs (target domain, seed, reference image, ...) passed unchanged to every tile (a seeded style is the same
+  style in every tile; randomness drawn afresh on each call, e.g. dropout at inference, differs between tiles):
+  the largest tensor the network sees is one [batch, tile, tile, C] tile, so its activations, the memory that
+  matters, are bounded by the tile size. Output rows are written out as soon as the next row of tiles no longer
+  reaches them, so besides the input and the output only one row of output tiles exists at a time. A scale-s model
+  (`output_scale`) turns a t px tile into a t*s px output tile; all output-side lengths are multiplied by s.
 - Blending. Each output tile is weighted by a separable window and the weighted tiles are overlap-added
-  (`tf.signal.overlap_and_add` along each axis). Within an overlap of `o` px the outer `o // 4` px of each tile
-  (the pixels whose receptive field was cut by the tile's edge) get weight 0, and the middle `o - 2 (o // 4)` px
-  cross-fade with a raised cosine (sin^2 / cos^2), so the weights of the tiles meeting at a pixel sum to exactly 1
-  (no normalisation map), the first and last tiles of a row or column keep weight 1 up to the image border, and a
-  network whose receptive-field radius is at most `o // 4` px gives exactly its untiled output away from the
-  mirror-padded bottom/right border. `overlap=0` is plain abutting tiles.
+  (`tf.signal.overlap_and_add` across a row, then each row's overlap is added to the next). Within an overlap of `o`
+  px the outer `o // 4` px of each tile (the pixels whose receptive field was cut by the tile's edge) get weight 0,
+  and the middle `o - 2 (o // 4)` px cross-fade with a raised cosine (sin^2 / cos^2), so the weights of the tiles
+  meeting at a pixel sum to exactly 1 (no normalisation map), the first and last tiles of a row or column keep
+  weight 1 up to the image border, and a network whose receptive-field radius is at most `o // 4` px gives exactly
+  its untiled output away from the mirror-padded bottom/right border. `overlap=0` is plain abutting tiles.
 
 Whole-image statistics (the hard case). A layer whose output depends on the whole image, not on a neighbourhood,
 would see only one tile's statistics: instance norm (`GroupNormalization`, as `layers.normalization` builds the
 "instance", "instance_affine" and "layer" norms), batch norm normalising with the batch's own statistics
-(`BatchNorm` with `inference_norm="batch"`), AdaIN (`AdaptiveInstanceNorm`: the statistics of its content
-input), and global pooling (`GlobalAveragePooling2D`, `GlobalMaxPooling2D`). With `statistics="image"` (the
-default) the tiled path first runs the network once on the whole image downscaled (antialiased bilinear) to at most
-`tile * tile` pixels (the image itself when it is that small), records every such layer's statistics (the
-mean/variance it normalises with; a global pooling layer's output), and then, for every tile, each such layer uses
-the recorded statistics of its call instead of the tile's own. Every tile is thus normalised alike, so no seam and
-no tile-to-tile tone change appear; the result differs from the untiled output only as much as the downscaled
-image's statistics differ from the full image's (tested: much closer than per-tile statistics). The
-memory bound holds (the statistics pass is at most one tile's worth of pixels). The statistics of all layers come
-from one forward pass, so they are consistent with each other; summing the full-resolution image's statistics
-tile by tile instead would need one pass over all tiles per normalisation layer (each layer's input depends on the
-layers before it: one pass measuring every layer at once under the downscaled statistics mixes the two and was
-measured to be worse than either), and its sums would include the tile-edge context errors of deep layers. `statistics="tile"` leaves the
-layers alone (naive per-tile statistics). Other layers with a global view (e.g. attention over all pixels) are not
-known to this module and see one tile; U-Nets whose receptive field spans the whole training crop change where
-tiles cut their context (use a tile several times the training size). Layers are switched by swapping their
-`call` while a tiled translation runs (or is traced into an export); a model should not be translated tiled from
-two Python threads at once in eager mode.
+(`BatchNorm` with `inference_norm="batch"`), AdaIN (`AdaptiveInstanceNorm`: the statistics of its content input),
+and global pooling (`GlobalAveragePooling2D`, `GlobalMaxPooling2D`). The tiled path first runs the network once on
+the whole image downscaled (antialiased bilinear) to at most `tile * tile` pixels (the image itself when it is that
+small), records every such layer's statistics (the mean/variance it normalises with; a global pooling layer's
+output), and then, for every tile, each such layer uses the recorded statistics of its call instead of the tile's
+own. Every tile is thus normalised alike, so no seam and no tile-to-tile tone change appear; the result differs from
+the untiled output only as much as the downscaled image's statistics differ from the full image's (tested: much
+closer than per-tile statistics). The memory bound holds (the statistics pass is at most one tile's worth of
+pixels). The statistics of all layers come from one forward pass, so they are consistent with each other; summing
+the full-resolution image's statistics tile by tile instead would need one pass over all tiles per normalisation
+layer (each layer's input depends on the layers before it: one pass measuring every layer at once under the
+downscaled statistics mixes the two and was measured to be worse than either), and its sums would include the
+tile-edge context errors of deep layers. `tiled_call` without `layers` leaves them alone (naive per-tile statistics,
+the comparison of the tests). Other layers with a global view (e.g. attention over all pixels) are not known to this
+module and see one tile; U-Nets whose receptive field spans the whole training crop change where tiles cut their
+context (use a tile several times the training size). Layers are switched by swapping their `call` while a tiled
+translation runs (or is traced into an export); a model should not be translated tiled from two Python threads at
+once in eager mode.
 """
 
 from __future__ import annotations
@@ -61,7 +63,6 @@ from i2i_keras.errors import ConfigError
 TILED_SUFFIX = "_tiled"
 TILE = "tile"          # int32 scalar input of a tiled signature: tile size in input pixels (0: the whole image)
 OVERLAP = "overlap"    # int32 scalar input: overlap of neighbouring tiles in input pixels
-STATISTICS = ("image", "tile")
 DEFAULT_OVERLAP = 32
 
 

@@ -13,7 +13,7 @@ Extra inputs of the i2i_keras serving contract and their CLI flags:
 | `num_samples` | int32 scalar; the output is then [batch, num_samples] PNGs | `--num-samples N` |
 | `seed` | int64 scalar | `--seed S` |
 | `reference` | string [batch]: encoded style reference image (one per image, or one for all) | `--reference ref.png` |
-| `tile`, `overlap` | int32 scalars of the `<signature>_tiled` signatures: tiled inference of large images | `--tile T --overlap O` |
+| `tile`, `overlap` | int32 scalars of the `<signature>_tiled` signatures (large images) | `--tile T --overlap O` |
 
 CLI (exit status 0 on success; a failure of the input, the server or the connection, i.e. a ClientError, prints one
 line `error: ...` on stderr and exits with status 2; any other exception is a defect and keeps its traceback):
