@@ -11,6 +11,9 @@ has two signatures, both taking the mode's extra inputs (if any) after `images`:
   is `transforms.decode_image`, the same function training uses, so served inputs are normalised exactly like
   training inputs.
 - `<m>`: `images` float32 [batch, height, width, in_channels] in [-1, 1] -> `{"images": float32 in [-1, 1]}`.
+- `<m>_bytes_tiled` (image modes, metadata `tiled_modes`): the inputs of `<m>_bytes` plus int32 scalars `tile` and
+  `overlap` (input pixels; tile 0 = the whole image) -> the same PNGs, computed tile by tile and blended without
+  seams, memory bounded by the tile (`i2i_keras.tiling`); `serving_default_tiled` is the first mode's.
 
 A classification mode (`TranslationMode.output == "probabilities"`, e.g. `classify` of the domain-adaptation
 methods) returns class probabilities instead of images: `<m>` gives `{"probabilities": float32 [batch, K]}`, and
@@ -53,6 +56,7 @@ from typing import Any, Optional
 import keras
 import tensorflow as tf
 
+from i2i_keras import tiling
 from i2i_keras.data import transforms
 from i2i_keras.errors import RequestError, RunStateError
 from i2i_keras import storage
@@ -78,13 +82,16 @@ TEMPORARY_PREFIX = _TMP_PREFIX
 # ----------------------------------------------------------------------------------------------- public API
 
 
-def export_for_serving(model, base_dir: str, version: Optional[int] = None) -> str:
+def export_for_serving(model, base_dir: str, version: Optional[int] = None, tiled: bool = True) -> str:
     """Exports `model` as SavedModel version `version` under `base_dir`; returns the version directory.
 
     Args:
         model: a `TranslationModel` (built; every method builds its networks in `__init__`).
         base_dir: the model base path TF Serving watches; created if missing.
         version: integer version directory name; default: highest existing integer version + 1, or 1.
+        tiled: also write the `<mode>_bytes_tiled` signatures (tiled inference; metadata `tiled_modes`). They
+            cost export time (tracing the tiled loop, about a third more for a many-mode method); False leaves
+            them and the metadata key out.
 
     The SavedModel is written to a hidden temporary directory inside `base_dir` and renamed into place, so a crash
     never leaves a half-written version for TF Serving to load. An existing version is never overwritten.
@@ -115,13 +122,17 @@ def export_for_serving(model, base_dir: str, version: Optional[int] = None) -> s
     modes = _checked_modes(model)
     metadata = _checked_metadata(model)
     _check_class_names(modes, metadata)
+    if tiled:
+        _check_tiled_inputs(modes)
+    else:
+        metadata.pop("tiled_modes", None)
     if version is None:
         version = max(list_versions(base_dir), default=0) + 1
     target = os.path.join(base_dir, str(int(version)))
     if tf.io.gfile.exists(target):
         raise _version_exists(target)
 
-    archive = _build_archive(model, modes, metadata)
+    archive = _build_archive(model, modes, metadata, tiled)
     tf.io.gfile.makedirs(base_dir)
     tmp = os.path.join(base_dir, f"{_TMP_PREFIX}{int(version)}-{uuid.uuid4().hex[:8]}")
     try:
@@ -383,6 +394,48 @@ def _bytes_endpoint(model, mode_name: str, extra_specs: dict, image_inputs: dict
     return serve
 
 
+# ----------------------------------------------------------------------------------------------- tiled signatures
+# `<mode>_bytes_tiled`: the inputs of `<mode>_bytes` plus int32 scalars `tile` and `overlap` (input pixels; tile 0 =
+# the whole image), for every image mode; `serving_default_tiled` is the first mode's. A separate signature, not
+# optional inputs of `<mode>_bytes` (a SavedModel signature has no optional inputs): requests without tiling keep
+# their signature, inputs and same-size batching. Each image is translated alone, through `model.translate(...,
+# tile=, overlap=)` (`i2i_keras.tiling`), so the library call, this signature and the translate CLI agree.
+TILED_BYTES_SUFFIX = BYTES_SUFFIX + tiling.TILED_SUFFIX
+DEFAULT_TILED = "serving_default" + tiling.TILED_SUFFIX
+_TILE_SPECS = (tf.TensorSpec([], tf.int32, name=tiling.TILE), tf.TensorSpec([], tf.int32, name=tiling.OVERLAP))
+
+
+def _check_tiled_inputs(modes: dict) -> None:
+    """The tiled signature of a mode adds the inputs `tile` and `overlap`: no extra input of the mode may have
+    those names."""
+    for name in tiling.tiled_modes(modes):
+        clash = {tiling.TILE, tiling.OVERLAP} & set(modes[name].extra_inputs or {})
+        if clash:
+            raise ValueError(f"Extra inputs of mode {name!r} must not be named {sorted(clash)}: its tiled signature "
+                             f"takes them. Received: extra_inputs={sorted(modes[name].extra_inputs)}")
+
+
+class _TiledTranslation:
+    """A model whose `translate` tiles with the given (tensor) tile and overlap: the bytes endpoint runs it."""
+
+    def __init__(self, model, tile, overlap):
+        self.model, self.tile, self.overlap = model, tile, overlap
+
+    def translate(self, images, mode=None, **kwargs):
+        return self.model.translate(images, mode=mode, tile=self.tile, overlap=self.overlap, **kwargs)
+
+
+def _tiled_bytes_endpoint(model, mode_name: str, extra_specs: dict, image_inputs: dict, multiple_outputs: bool,
+                          channels: int):
+    def serve(images, *inputs):
+        *extras, tile, overlap = inputs
+        endpoint = _bytes_endpoint(_TiledTranslation(model, tile, overlap), mode_name, extra_specs, image_inputs,
+                                   multiple_outputs, channels)
+        return endpoint(images, *extras)
+
+    return serve
+
+
 def _classify_float_endpoint(model, mode_name: str, extra_names: list):
     def serve(images, *extras):
         out = model.translate(images, mode=mode_name, **dict(zip(extra_names, extras)))
@@ -440,7 +493,7 @@ def _metadata_constant(value: Any):
     return tf.constant(json.dumps(value))
 
 
-def _build_archive(model, modes: dict, metadata: dict) -> keras.export.ExportArchive:
+def _build_archive(model, modes: dict, metadata: dict, tiled: bool = True) -> keras.export.ExportArchive:
     archive = keras.export.ExportArchive()
     bytes_spec = tf.TensorSpec([None], tf.string, name=IMAGES_KEY)
     endpoints = []
@@ -469,6 +522,14 @@ def _build_archive(model, modes: dict, metadata: dict) -> keras.export.ExportArc
             input_signature=[bytes_spec, *bytes_extras.values()]))
         endpoints.append(archive.add_endpoint(name, _float_endpoint(model, name, list(extras)),
                                               input_signature=[image_spec, *extras.values()]))
+        if not tiled:
+            continue
+        endpoints.append(archive.add_endpoint(
+            name + TILED_BYTES_SUFFIX, _tiled_bytes_endpoint(model, name, bytes_extras, image_inputs,
+                                                             mode.multiple_outputs, channels),
+            input_signature=[bytes_spec, *bytes_extras.values(), *_TILE_SPECS]))
+        if name == next(iter(modes)):
+            archive.add_endpoint(DEFAULT_TILED, endpoints[-1])
     archive.add_endpoint(METADATA_ENDPOINT, _metadata_endpoint(metadata), input_signature=[])
     _track_inference_layers(archive, model, endpoints)
     return archive

@@ -21,6 +21,11 @@ an error, as is a missing input the mode needs. Modes with several outputs per i
 `<name>_1.png`, ... next to where `<name>.png` would go. A multi-domain model given no `--target-domain` translates
 to every domain and writes `<name>_<domain>.png` for each. Any other extra input: `--extra NAME=JSON`.
 
+`--tile T [--overlap O]` translates each image in overlapping tiles of T input pixels (the `<mode>_bytes_tiled`
+signature; `i2i_keras.tiling`): memory is bounded by the tile, so a large photo goes through a model that could not
+hold it whole, and the tiles are blended without seams. T must be a multiple of the model's size_multiple and O at
+most T/2 (default min(32, T/4)); a super-resolution model's output is still `output_scale` times the input.
+
 Examples:
     python -m i2i_keras.translate --model exports/facades --input photo.jpg --output photo_labels.png
     python -m i2i_keras.translate --model exports/horse2zebra/3 --mode b2a --input zebras/ --output horses/
@@ -30,6 +35,7 @@ Examples:
         --input edges.png --output shoes.png                                  # shoes_0.png ... shoes_4.png
     python -m i2i_keras.translate --model exports/cats2dogs --mode a2b_reference --reference dog.jpg \
         --input cat.jpg --output cat_as_that_dog.png
+    python -m i2i_keras.translate --model exports/edsr_x4 --tile 256 --overlap 32 --input photo.jpg --output x4.png
 """
 
 from __future__ import annotations
@@ -73,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reference", help="style reference image for *_reference modes")
     parser.add_argument("--extra", action="append", default=[], metavar="NAME=JSON",
                         help="value of an extra input of the mode (e.g. --extra target_label=[0,1,0]); repeatable")
+    parser.add_argument("--tile", type=int, help="translate in tiles of this many input pixels (a multiple of the "
+                                                  "model's size_multiple), blended without seams: memory bounded by "
+                                                  "the tile, for large images (0: the whole image at once)")
+    parser.add_argument("--overlap", type=int, help="overlap of neighbouring tiles in input pixels, at most half "
+                                                    "the tile (default: 32, at most tile/4); needs --tile")
     parser.add_argument("--max-pixels", type=int, default=_files.DEFAULT_MAX_PIXELS,
                         help="refuse an image whose header declares more pixels (width x height), before decoding "
                              f"it (default {_files.DEFAULT_MAX_PIXELS:,}; 0: no limit)")
@@ -89,6 +100,8 @@ def main(argv: Optional[list] = None) -> int:
         parser.error("--input and --output are required (unless --list-modes is given)")
     if args.max_pixels < 0:
         parser.error("--max-pixels must be >= 0 (0: no limit)")
+    if args.overlap is not None and args.tile is None:
+        parser.error("--overlap needs --tile")
     return run_cli(lambda: _run(args), debug=args.debug)
 
 
@@ -131,6 +144,8 @@ def _run(args) -> int:
                        f"translate with an image mode ({', '.join(image_modes) or 'this model has none'}) or "
                        f"classify with `serving.client --classify` / `i2i_keras.evaluate`", code="not_an_image_mode")
     specs = served.extra_specs(mode)
+    if args.tile is not None:
+        signature, tiled = _tiled_signature(served, mode, args.tile, args.overlap)
     extras = _parse_extras(args.extra, specs, mode, require_all=False)
     extras.update(_option_extras(args, {k: v for k, v in specs.items() if k not in extras}, specs, mode, metadata))
     sweep = None
@@ -149,6 +164,8 @@ def _run(args) -> int:
     elif sweep:
         jobs = _expand_jobs(jobs, [name for _, name in sweep], args.overwrite)
 
+    if args.tile is not None:
+        extras.update(tiled)
     for source, targets in jobs:
         data = _read(source, args.max_pixels)
         if sweep and not multiple:
@@ -161,6 +178,27 @@ def _run(args) -> int:
             _write_atomic(target, png, args.overwrite)
             print(f"{source} -> {target}")
     return 0
+
+
+def _tiled_signature(served, mode: str, tile: int, overlap: Optional[int]) -> tuple:
+    """The mode's `<mode>_bytes_tiled` signature and its checked `tile` / `overlap` inputs (`i2i_keras.tiling`)."""
+    import tensorflow as tf
+
+    from i2i_keras import tiling
+    from i2i_keras.errors import ConfigError
+    from i2i_keras.export import TILED_BYTES_SUFFIX
+
+    name = mode + TILED_BYTES_SUFFIX
+    if name not in served.loaded.signatures:
+        raise CliError(f"--tile {tile}", f"the export has no tiled signature {name!r} (exported before tiling "
+                       f"existed: export the model again)", code="no_tiled_signature")
+    overlap = tiling.default_overlap(tile) if overlap is None else overlap
+    try:
+        tiling.check_tiling(tile, overlap, int(served.metadata.get("size_multiple") or 1))
+    except ConfigError as err:
+        raise CliError(f"--tile {tile} --overlap {overlap}", str(err), code=err.code) from None
+    return served.loaded.signatures[name], {tiling.TILE: tf.constant(tile, tf.int32),
+                                            tiling.OVERLAP: tf.constant(overlap, tf.int32)}
 
 
 def _all_domains(metadata: dict) -> list:

@@ -13,6 +13,7 @@ Extra inputs of the i2i_keras serving contract and their CLI flags:
 | `num_samples` | int32 scalar; the output is then [batch, num_samples] PNGs | `--num-samples N` |
 | `seed` | int64 scalar | `--seed S` |
 | `reference` | string [batch]: encoded style reference image (one per image, or one for all) | `--reference ref.png` |
+| `tile`, `overlap` | int32 scalars of the `<signature>_tiled` signatures (large images) | `--tile T --overlap O` |
 
 CLI (exit status 0 on success; a failure of the input, the server or the connection, i.e. a ClientError, prints one
 line `error: ...` on stderr and exits with status 2; any other exception is a defect and keeps its traceback):
@@ -21,6 +22,8 @@ line `error: ...` on stderr and exits with status 2; any other exception is a de
     python -m serving.client --server localhost:8500 --model horse2zebra --direction b2a --input z.jpg --output h.png
     python -m serving.client --server localhost:8500 --model styles --num-samples 3 --seed 7 --input in.png \\
         --output out.png        # writes out_0.png, out_1.png, out_2.png
+    python -m serving.client --server localhost:8500 --model edsr --tile 256 --overlap 32 --input big.jpg \\
+        --output big_x4.png     # calls serving_default_tiled: tiles blended without seams, memory bounded by the tile
     python -m serving.client --server localhost:8500 --model digits --classify --input digit.png
         # prints the top 3 classes, one "<class>\t<probability>" line each (--top K for more)
 When the signature's output has a samples dimension (`--num-samples`), the files are numbered `<stem>_<i>.png`
@@ -82,7 +85,10 @@ CLASSES = "classes"
 
 # CLI flag of each standard input of the i2i_keras serving contract, named in error messages.
 INPUT_FLAGS = {IMAGES: "--input", "target_domain": "--target-domain", "num_samples": "--num-samples",
-               "seed": "--seed", "reference": "--reference"}
+               "seed": "--seed", "reference": "--reference", "tile": "--tile", "overlap": "--overlap"}
+# Tiled inference (`i2i_keras.tiling`): the signature `<signature>_tiled` (e.g. `a2b_bytes_tiled`,
+# `serving_default_tiled`) takes the same inputs plus int32 scalars `tile` and `overlap` (input pixels).
+TILED_SUFFIX = "_tiled"
 # A gRPC status or HTTP status of a failed call -> the ClientError code (others: "server_error").
 _GRPC_CODES = {"UNAVAILABLE": "connection_failed", "DEADLINE_EXCEEDED": "timeout", "NOT_FOUND": "not_found",
                "INVALID_ARGUMENT": "bad_request", "FAILED_PRECONDITION": "unknown_signature"}
@@ -441,6 +447,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--num-samples", type=int, help="outputs per image (input num_samples)")
     parser.add_argument("--seed", type=int, help="random seed of sampled styles (input seed)")
     parser.add_argument("--reference", help="style reference image file (input reference)")
+    parser.add_argument("--tile", type=int, help="tile size in input pixels: calls the <signature>_tiled signature "
+                                                  "(memory bounded by the tile; 0: the whole image)")
+    parser.add_argument("--overlap", type=int, help="overlap of neighbouring tiles in input pixels (default: 32, at "
+                                                    "most tile/4); needs --tile")
     parser.add_argument("--model-version", type=int, help="model version (default: the server's latest)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each answer (default 30)")
     return parser
@@ -485,7 +495,8 @@ def _classify(args: argparse.Namespace) -> int:
     """Prints the `--top` classes of the image, one `<class>\t<probability>` line each, most probable first."""
     unused = [flag for flag, value in (("--output", args.output), ("--direction", args.direction),
                                        ("--target-domain", args.target_domain), ("--num-samples", args.num_samples),
-                                       ("--seed", args.seed), ("--reference", args.reference)) if value is not None]
+                                       ("--seed", args.seed), ("--reference", args.reference),
+                                       ("--tile", args.tile), ("--overlap", args.overlap)) if value is not None]
     if unused:
         raise ClientError(f"--classify prints classes and takes the image alone; received {', '.join(unused)}",
                           code="bad_argument")
@@ -507,6 +518,11 @@ def _translate(args: argparse.Namespace) -> int:
         raise ClientError(f"give --signature or --direction, not both; received --signature {args.signature} "
                           f"--direction {args.direction}", code="bad_argument")
     signature = f"{args.direction}_bytes" if args.direction else (args.signature or DEFAULT_SIGNATURE)
+    if args.overlap is not None and args.tile is None:
+        raise ClientError(f"--overlap needs --tile; received --overlap {args.overlap}", code="bad_argument")
+    if args.tile is not None and (args.tile < 0 or (args.overlap is not None and args.overlap < 0)):
+        raise ClientError(f"--tile and --overlap are pixels (>= 0); received --tile {args.tile} --overlap "
+                          f"{args.overlap}", code="bad_argument")
     stem, suffix = os.path.splitext(args.output)
     if suffix.lower() != ".png" or os.path.isdir(args.output):
         raise ClientError(f"--output {args.output}: outputs are PNG images; give a file name ending in .png",
@@ -517,6 +533,11 @@ def _translate(args: argparse.Namespace) -> int:
              if value is not None}
     if args.reference is not None:
         extra["reference"] = _read_file(args.reference, INPUT_FLAGS["reference"])
+    if args.tile is not None:
+        if not signature.endswith(TILED_SUFFIX):
+            signature += TILED_SUFFIX
+        extra["tile"] = args.tile
+        extra["overlap"] = min(32, args.tile // 4) if args.overlap is None else args.overlap
     predict = predict_rest if args.rest else predict_grpc
     result = predict(args.server, args.model, images, signature, extra, args.timeout, args.model_version)[0]
     if isinstance(result, list):

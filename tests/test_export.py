@@ -54,6 +54,8 @@ def test_signatures_per_mode_and_serving_default(exported, name):
     assert version_dir == os.path.join(base, "1")
     modes = list(model.translation_modes())
     expected = {m for mode in modes for m in (mode, mode + "_bytes")} | {"metadata", "serving_default"}
+    tiled = model.metadata().get("tiled_modes", [])   # image modes also have a tiled bytes signature
+    expected |= {mode + "_bytes_tiled" for mode in tiled} | ({"serving_default_tiled"} if modes[0] in tiled else set())
     assert set(loaded.signatures) == expected
     default = loaded.signatures["serving_default"]
     first = loaded.signatures[modes[0] + "_bytes"]

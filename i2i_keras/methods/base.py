@@ -187,8 +187,14 @@ class TranslationModel(keras.Model):
         return bool(self.discriminator_variables()) and any(self.uses(n) for n in self.loss_weights
                                                             if n.startswith("d_"))
 
-    def translate(self, images, mode: Optional[str] = None, **kwargs):
-        """Translates float images in [-1, 1] of any size: reflect-pads to `size_multiple`, runs the mode, crops."""
+    def translate(self, images, mode: Optional[str] = None, *, tile=None, overlap=None, **kwargs):
+        """Translates float images in [-1, 1] of any size: reflect-pads to `size_multiple`, runs the mode, crops.
+
+        With `tile` (input pixels, a multiple of `size_multiple`; 0: the whole image) the mode runs tile by tile
+        with `overlap` px of overlap (default: `tiling.default_overlap(tile)`) and the tiles are blended without
+        seams; whole-image statistics (instance norm, ...) come from the downscaled whole image
+        (`i2i_keras.tiling`). Only image modes tile.
+        """
         modes = self.translation_modes()
         mode = mode or next(iter(modes))
         if mode not in modes:
@@ -213,8 +219,21 @@ class TranslationModel(keras.Model):
                              f"Received: missing={missing}, unknown={unknown}")
         for name in spec.image_inputs:
             kwargs[name] = self._checked_images(kwargs[name], name, spec.extra_inputs[name].shape[-1])
+        if tile is not None and spec.output == PROBABILITIES_OUTPUT:
+            raise ConfigError(f"Mode {mode!r} of {self.method_name} answers class probabilities, not images: it "
+                              f"cannot be tiled. Received: tile={tile!r}", code="not_an_image_mode")
+        if tile is None and overlap is not None:
+            raise ConfigError(f"`overlap` needs `tile`. Received: overlap={overlap!r}, tile=None", code="bad_value")
         padded, height, width = pad_to_multiple(images, self.size_multiple)
-        out = spec.fn(padded, **kwargs)
+        if tile is None:
+            out = spec.fn(padded, **kwargs)
+        else:
+            from i2i_keras import tiling
+
+            tile, overlap = tiling.checked(tile, overlap, self.size_multiple)
+            out = tiling.tiled_call(spec.fn, padded, tile, overlap, scale=self.output_scale,
+                                    size_multiple=self.size_multiple, layers=tiling.whole_image_layers(self),
+                                    extras=kwargs, multiple_outputs=spec.multiple_outputs)
         if spec.output == PROBABILITIES_OUTPUT:
             return out  # [batch, K]: nothing spatial to crop back
         scale = self.output_scale
@@ -473,11 +492,19 @@ class TranslationModel(keras.Model):
         return cls(**config)
 
     def metadata(self) -> dict:
-        """Facts that travel inside the exported SavedModel (read by serving clients and the translate CLI)."""
-        return {"method": self.method_name, "data_kind": self.data_kind, "value_range": [-1.0, 1.0],
-                "size_multiple": self.size_multiple, "image_size": self.image_size,
-                "in_channels": self.in_channels, "out_channels": self.out_channels, "output_scale": self.output_scale,
-                "modes": list(self.translation_modes())}
+        """Facts that travel inside the exported SavedModel (read by serving clients and the translate CLI).
+
+        `tiled_modes` (only when there is one) lists the modes with a tiled bytes signature (`i2i_keras.tiling`).
+        """
+        from i2i_keras import tiling
+
+        modes = self.translation_modes()
+        facts = {"method": self.method_name, "data_kind": self.data_kind, "value_range": [-1.0, 1.0],
+                 "size_multiple": self.size_multiple, "image_size": self.image_size,
+                 "in_channels": self.in_channels, "out_channels": self.out_channels, "output_scale": self.output_scale,
+                 "modes": list(modes)}
+        tiled = tiling.tiled_modes(modes)
+        return {**facts, "tiled_modes": tiled} if tiled else facts
 
 
 def direction_modes(model, a2b: Callable, b2a: Callable, how: str = "") -> dict:
