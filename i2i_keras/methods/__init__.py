@@ -12,5 +12,6 @@ from i2i_keras.methods.munit import munit  # noqa: F401
 from i2i_keras.methods.pix2pix import pix2pix  # noqa: F401
 from i2i_keras.methods.pixelda import pixelda  # noqa: F401
 from i2i_keras.methods.srcnn import srcnn  # noqa: F401
+from i2i_keras.methods.srgan import srgan  # noqa: F401
 from i2i_keras.methods.stargan import stargan  # noqa: F401
 from i2i_keras.methods.unit import unit  # noqa: F401

@@ -28,6 +28,8 @@ class SuperResolutionModel(TranslationModel):
             layer of the same network with the same name and weight shapes is copied, except the layers the method
             keeps new (`fresh_layer_prefixes`, e.g. EDSR's upsampler when an x4 model starts from an x2 run). Read
             once, at construction; not part of `get_config` (a saved model holds its weights already).
+        lr_step_size / lr_step_gamma: multiply the learning rates by lr_step_gamma every lr_step_size training
+            steps (0: off; the papers' step decay, `TranslationModel.lr_step_size`).
         (and the base-class arguments)
 
     Batch format (data kind "sr"): ``{"source": low-res [B,h,w,C], "target": high-res [B,h*scale,w*scale,C]}``.
@@ -40,8 +42,17 @@ class SuperResolutionModel(TranslationModel):
     # Layer-name prefixes `init_from` does not copy.
     fresh_layer_prefixes: tuple = ()
 
-    def __init__(self, scale=4, init_from=None, **kwargs):
+    def __init__(self, scale=4, init_from=None, lr_step_size=0, lr_step_gamma=0.5, **kwargs):
         super().__init__(**kwargs)
+        if isinstance(lr_step_size, bool) or not isinstance(lr_step_size, int) or lr_step_size < 0:
+            raise ConfigError(f"`lr_step_size` must be a non-negative integer (0: no step decay). "
+                              f"Received: lr_step_size={lr_step_size!r}", code="bad_value")
+        if isinstance(lr_step_gamma, bool) or not isinstance(lr_step_gamma, (int, float)) or \
+                not 0 < lr_step_gamma <= 1:
+            raise ConfigError(f"`lr_step_gamma` must be in (0, 1]. Received: lr_step_gamma={lr_step_gamma!r}",
+                              code="bad_value")
+        self.lr_step_size = int(lr_step_size)
+        self.lr_step_gamma = float(lr_step_gamma)
         if isinstance(scale, bool) or scale not in self.supported_scales:
             raise ConfigError(f"{self.method_name} upscales by one of {list(self.supported_scales)}. "
                               f"Received: scale={scale!r}", code="bad_value")
@@ -72,7 +83,8 @@ class SuperResolutionModel(TranslationModel):
                 batch["target"]]
 
     def get_config(self):
-        return {**super().get_config(), "scale": self.scale}
+        return {**super().get_config(), "scale": self.scale, "lr_step_size": self.lr_step_size,
+                "lr_step_gamma": self.lr_step_gamma}
 
     def metadata(self):
         return {**super().metadata(), "scale": self.scale}

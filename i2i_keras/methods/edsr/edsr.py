@@ -72,9 +72,8 @@ class EDSR(SuperResolutionModel):
         num_blocks: residual blocks (baseline 16, paper 32).
         res_scale: residual scaling (baseline 1.0, paper 0.1).
         rgb_range: pixel range inside the network (the reference's 255).
-        lr_step_size / lr_step_gamma: multiply the learning rate by lr_step_gamma every lr_step_size training
-            steps (0: off; the reference's `--decay 200` epochs of 1000 updates, gamma 0.5).
-        (and `scale`, `init_from` of `SuperResolutionModel`, and the base-class arguments)
+        (and `scale`, `init_from`, `lr_step_size` / `lr_step_gamma` of `SuperResolutionModel`: the reference
+        halves the rate every `--decay 200` epochs of 1000 updates; and the base-class arguments)
 
     Loss terms: `g_l1`.
 
@@ -90,25 +89,18 @@ class EDSR(SuperResolutionModel):
     default_loss_weights = {"g_l1": 1.0}
     fresh_layer_prefixes = ("upsample", "tail")
 
-    def __init__(self, num_features=64, num_blocks=16, res_scale=1.0, rgb_range=255.0, lr_step_size=0,
-                 lr_step_gamma=0.5, **kwargs):
+    def __init__(self, num_features=64, num_blocks=16, res_scale=1.0, rgb_range=255.0, **kwargs):
         super().__init__(**kwargs)
         check_positive_ints(num_features=num_features, num_blocks=num_blocks)
-        if isinstance(lr_step_size, bool) or not isinstance(lr_step_size, int) or lr_step_size < 0:
-            raise ConfigError(f"`lr_step_size` must be a non-negative integer (0: no step decay). "
-                              f"Received: lr_step_size={lr_step_size!r}", code="bad_value")
         for arg, value, ok in (("res_scale", res_scale, lambda v: 0 < v <= 1),
-                               ("rgb_range", rgb_range, lambda v: v > 0),
-                               ("lr_step_gamma", lr_step_gamma, lambda v: 0 < v <= 1)):
+                               ("rgb_range", rgb_range, lambda v: v > 0)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
-                raise ConfigError(f"`{arg}` is out of range (res_scale and lr_step_gamma in (0, 1], rgb_range > 0). "
+                raise ConfigError(f"`{arg}` is out of range (res_scale in (0, 1], rgb_range > 0). "
                                   f"Received: {arg}={value!r}", code="bad_value")
         self.num_features = num_features
         self.num_blocks = num_blocks
         self.res_scale = float(res_scale)
         self.rgb_range = float(rgb_range)
-        self.lr_step_size = int(lr_step_size)
-        self.lr_step_gamma = float(lr_step_gamma)
         self.generator = edsr_network(self.in_channels, self.scale, num_features, num_blocks, self.res_scale,
                                       self.rgb_range, name="generator")
         self.built = True
@@ -128,6 +120,5 @@ class EDSR(SuperResolutionModel):
 
     def get_config(self):
         return {**super().get_config(), "num_features": self.num_features, "num_blocks": self.num_blocks,
-                "res_scale": self.res_scale, "rgb_range": self.rgb_range, "lr_step_size": self.lr_step_size,
-                "lr_step_gamma": self.lr_step_gamma}
+                "res_scale": self.res_scale, "rgb_range": self.rgb_range}
 
