@@ -94,7 +94,7 @@ class SRGAN(SuperResolutionModel):
         norm: "batch" (paper), "instance" or "none", in both networks.
         inference_norm: the generator's batch-norm statistics outside training (see `layers.normalization`).
         vgg_network / vgg_weights / vgg_tap: the content loss's feature extractor (`networks.pretrained`); built
-            only when `g_content` has a weight.
+            by `compile` when `g_content` has a weight.
         (and `scale` (2 or 4: one or two x2 stages), `init_from`, `lr_step_size` / `lr_step_gamma` of
         `SuperResolutionModel`, and the base-class arguments)
 
@@ -132,10 +132,16 @@ class SRGAN(SuperResolutionModel):
         self.generator = srresnet_generator(self.in_channels, self.scale, num_features, num_blocks, norm,
                                             name="generator")
         self.discriminator = srgan_discriminator(self.out_channels, disc_filters, norm, name="discriminator")
-        # A frozen feature extractor, not tracked (no weights of its own in checkpoints or exports).
-        self._vgg = VGGFeatures(vgg_network, vgg_weights, taps=[vgg_tap]) if self.uses("g_content") else None
+        # The content loss's frozen feature extractor, built by `compile` (only training needs its weights, so a
+        # model builds, loads and serves where they are absent); not tracked: nothing of it is checkpointed.
+        self._vgg = None
         self.built = True
         self.initialize_from(self.init_from)
+
+    def compile(self, *args, **kwargs):
+        super().compile(*args, **kwargs)
+        if self.uses("g_content") and self._vgg is None:
+            self._vgg = VGGFeatures(self.vgg_network, self.vgg_weights, taps=[self.vgg_tap])
 
     def networks(self):
         # An SRResNet run starts the generator; the discriminator always starts new (the paper's second stage).
