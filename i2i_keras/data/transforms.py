@@ -103,6 +103,26 @@ def to_uint8(images: Any) -> tf.Tensor:
     return tf.cast(tf.round(tf.clip_by_value((images + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)
 
 
+def to_uint16(images: Any) -> tf.Tensor:
+    """Maps float images in [-1, 1] to uint16 [0, 65535] (rounded, clipped)."""
+    images = tf.convert_to_tensor(images, tf.float32)
+    return tf.cast(tf.round(tf.clip_by_value((images + 1.0) * 32767.5, 0.0, 65535.0)), tf.uint16)
+
+
+def is_16bit_png(data: Any) -> tf.Tensor:
+    """Whether encoded image bytes are a PNG of 16 bits per sample (the IHDR bit depth, byte 24)."""
+    data = tf.convert_to_tensor(data, tf.string)
+    is_png = tf.equal(tf.strings.substr(data, 0, 8), _PNG_MAGIC)
+    return tf.logical_and(is_png, tf.equal(tf.strings.substr(data, 24, 1), b"\x10"))
+
+
+def encode_png_like(image: Any, data: Any) -> tf.Tensor:
+    """Encodes a float image [H, W, C] in [-1, 1] as a PNG of the bit depth of the encoded input `data`: 16-bit for
+    a 16-bit PNG input, 8-bit for anything else (8-bit PNG, JPEG, BMP, GIF)."""
+    return tf.cond(is_16bit_png(data), lambda: tf.io.encode_png(to_uint16(image)),
+                   lambda: tf.io.encode_png(to_uint8(image)))
+
+
 # ----------------------------------------------------------------------------------------------- geometry
 
 
