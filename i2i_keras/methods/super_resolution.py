@@ -1,8 +1,9 @@
 """What the super-resolution methods (SRCNN, EDSR, SRGAN) share: the ``sr`` batch, an output `scale` times the
 input's size, one ``upscale`` mode, the bicubic column of sample grids, and starting from another run's weights.
 
-A method subclasses `SuperResolutionModel` and implements `upscale(low_res, training)`, returning the high-res
-prediction (float, unclipped: losses see the raw output; `translate` and the exports clip it to [-1, 1]).
+A method subclasses `SuperResolutionModel`, builds its network as `self.generator` and implements
+`upscale(low_res, training)`, returning the high-res prediction (float, unclipped: losses see the raw output;
+`translate` and the exports clip it to [-1, 1]).
 """
 
 from __future__ import annotations
@@ -65,8 +66,11 @@ class SuperResolutionModel(TranslationModel):
         raise NotImplementedError
 
     def networks(self) -> dict:
-        """name -> network (Functional model attribute) whose weights `init_from` copies."""
-        raise NotImplementedError
+        """name -> network (Functional model attribute) whose weights `init_from` copies: the `generator`."""
+        return {"generator": self.generator}
+
+    def generator_variables(self):
+        return self.generator.trainable_variables
 
     def generate(self, batch, training):
         return {"output": self.upscale(batch["source"], training=training)}

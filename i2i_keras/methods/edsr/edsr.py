@@ -106,12 +106,6 @@ class EDSR(SuperResolutionModel):
         self.built = True
         self.initialize_from(self.init_from)
 
-    def networks(self):
-        return {"generator": self.generator}
-
-    def generator_variables(self):
-        return self.generator.trainable_variables
-
     def upscale(self, low_res, training=False):
         return self.generator(low_res, training=training)
 

@@ -147,12 +147,6 @@ class SRCNN(SuperResolutionModel):
         self.built = True
         self.initialize_from(self.init_from)
 
-    def networks(self):
-        return {"generator": self.generator}
-
-    def generator_variables(self):
-        return self.generator.trainable_variables
-
     def upscale(self, low_res, training=False):
         bicubic = transforms.upscale_bicubic(low_res, self.scale)
         if not self.y_channel:

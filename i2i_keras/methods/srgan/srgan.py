@@ -136,19 +136,13 @@ class SRGAN(SuperResolutionModel):
         # model builds, loads and serves where they are absent); not tracked: nothing of it is checkpointed.
         self._vgg = None
         self.built = True
+        # An SRResNet run starts the generator (`networks`); the discriminator starts new (the paper's second stage).
         self.initialize_from(self.init_from)
 
     def compile(self, *args, **kwargs):
         super().compile(*args, **kwargs)
         if self.uses("g_content") and self._vgg is None:
             self._vgg = VGGFeatures(self.vgg_network, self.vgg_weights, taps=[self.vgg_tap])
-
-    def networks(self):
-        # An SRResNet run starts the generator; the discriminator always starts new (the paper's second stage).
-        return {"generator": self.generator}
-
-    def generator_variables(self):
-        return self.generator.trainable_variables
 
     def discriminator_variables(self):
         return self.discriminator.trainable_variables
