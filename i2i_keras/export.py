@@ -5,7 +5,8 @@ its `--model_base_path`). For every translation mode `m` of the model (`model.tr
 has two signatures, both taking the mode's extra inputs (if any) after `images`:
 
 - `<m>_bytes`: `images` tf.string [batch] of encoded images (PNG 8/16-bit, JPEG, BMP, GIF; each may have its own
-  size) -> `{"images": tf.string [batch]}` PNG bytes of the same sizes. A request whose images share one size goes
+  size) -> `{"images": tf.string [batch]}` PNG bytes of the same sizes (times the metadata's `output_scale`:
+  super-resolution), 16-bit for a 16-bit PNG input and 8-bit otherwise. A request whose images share one size goes
   through the network as one batch (`batches_exactly`: not for batch-statistics normalisation, inference-time
   randomness, scalar or image extra inputs, which go one image at a time, as do requests of mixed sizes). Decoding
   is `transforms.decode_image`, the same function training uses, so served inputs are normalised exactly like
@@ -370,10 +371,11 @@ def _bytes_endpoint(model, mode_name: str, extra_specs: dict, image_inputs: dict
                 else:
                     kwargs[name] = rows.pop(0)[None] if row else value
             image = transforms.decode_image(data, channels=channels)
-            out = transforms.to_uint8(model.translate(image[None], mode=mode_name, **kwargs))[0]
+            out = model.translate(image[None], mode=mode_name, **kwargs)[0]
             if multiple_outputs:  # [N, H, W, C] -> N PNGs
-                return tf.map_fn(tf.io.encode_png, out, fn_output_signature=tf.TensorSpec([], tf.string))
-            return tf.io.encode_png(out)
+                return tf.map_fn(lambda x: transforms.encode_png_like(x, data), out,
+                                 fn_output_signature=tf.TensorSpec([], tf.string))
+            return transforms.encode_png_like(out, data)
 
         shape = [None] if multiple_outputs else []
 
@@ -385,8 +387,9 @@ def _bytes_endpoint(model, mode_name: str, extra_specs: dict, image_inputs: dict
         decoded, sizes = _decoded_batch(images, channels)
 
         def together():
-            out = transforms.to_uint8(model.translate(decoded.stack(), mode=mode_name, **dict(zip(names, extras))))
-            return tf.map_fn(tf.io.encode_png, out, fn_output_signature=tf.TensorSpec([], tf.string))
+            out = model.translate(decoded.stack(), mode=mode_name, **dict(zip(names, extras)))
+            return tf.map_fn(lambda x: transforms.encode_png_like(*x), (tf.cast(out, tf.float32), images),
+                             fn_output_signature=tf.TensorSpec([], tf.string))
 
         one_size = tf.logical_and(tf.shape(images)[0] > 0, tf.reduce_all(tf.equal(sizes, sizes[:1])))
         return {IMAGES_KEY: tf.cond(one_size, together, separately)}

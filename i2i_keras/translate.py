@@ -6,7 +6,8 @@ uses, so what it produces is what TF Serving would return (the export is loaded 
 `i2i_keras.evaluation.exported.ServedModel`, the loader the evaluators use). `--input` is an image file (then
 `--output` is a .png file, or an existing directory to write `<input stem>.png` into) or a directory (then every
 image in it, not recursively, is translated into the `--output` directory, keeping file names with a .png
-suffix). Outputs have the inputs' sizes.
+suffix). Outputs have the inputs' sizes times the model's `output_scale` (metadata; super-resolution models
+upscale), and are 16-bit PNGs for 16-bit PNG inputs, 8-bit otherwise.
 
 Errors (missing or invalid model, unreadable, empty or corrupt image, output equal to an input, existing output
 without `--overwrite`, unknown mode) print one line `error: <path or option>: <reason>` on stderr and exit with

@@ -23,9 +23,13 @@ def synthetic_batches(kind, size=32, channels=3, batch=2, count=4, seed=0, domai
 
 
 def model_batches(model, batch=2, count=4, seed=0):
-    """`synthetic_batches` shaped for `model`: its data kind, channels, domains and batches per training step."""
-    return synthetic_batches(model.data_kind, channels=model.in_channels, batch=batch * model.batches_per_step,
-                             count=count, seed=seed, domains=getattr(model, "num_domains", 3))
+    """`synthetic_batches` shaped for `model`: its data kind, channels, domains, batches per training step and
+    output scale (super-resolution: 32 px targets, 32 / scale px sources)."""
+    from i2i_keras.data import kinds
+
+    return kinds.get(model.data_kind).synthetic_batches(
+        size=32, channels=model.in_channels, batch=batch * model.batches_per_step, count=count, seed=seed,
+        domains=getattr(model, "num_domains", 3), scale=model.output_scale)
 
 
 def mode_inputs(model, mode, images, num_samples=3, seed=1):

@@ -11,6 +11,7 @@ same crop and flip on both sides.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import tensorflow as tf
@@ -100,6 +101,26 @@ def to_uint8(images: Any) -> tf.Tensor:
     """Maps float images in [-1, 1] to uint8 [0, 255] (rounded, clipped)."""
     images = tf.convert_to_tensor(images, tf.float32)
     return tf.cast(tf.round(tf.clip_by_value((images + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)
+
+
+def to_uint16(images: Any) -> tf.Tensor:
+    """Maps float images in [-1, 1] to uint16 [0, 65535] (rounded, clipped)."""
+    images = tf.convert_to_tensor(images, tf.float32)
+    return tf.cast(tf.round(tf.clip_by_value((images + 1.0) * 32767.5, 0.0, 65535.0)), tf.uint16)
+
+
+def is_16bit_png(data: Any) -> tf.Tensor:
+    """Whether encoded image bytes are a PNG of 16 bits per sample (the IHDR bit depth, byte 24)."""
+    data = tf.convert_to_tensor(data, tf.string)
+    is_png = tf.equal(tf.strings.substr(data, 0, 8), _PNG_MAGIC)
+    return tf.logical_and(is_png, tf.equal(tf.strings.substr(data, 24, 1), b"\x10"))
+
+
+def encode_png_like(image: Any, data: Any) -> tf.Tensor:
+    """Encodes a float image [H, W, C] in [-1, 1] as a PNG of the bit depth of the encoded input `data`: 16-bit for
+    a 16-bit PNG input, 8-bit for anything else (8-bit PNG, JPEG, BMP, GIF)."""
+    return tf.cond(is_16bit_png(data), lambda: tf.io.encode_png(to_uint16(image)),
+                   lambda: tf.io.encode_png(to_uint8(image)))
 
 
 # ----------------------------------------------------------------------------------------------- geometry
@@ -224,12 +245,79 @@ def crop_to_multiple(image: tf.Tensor, multiple: int) -> tf.Tensor:
     return image[: hw[0], : hw[1], :]
 
 
+def _cubic(x: tf.Tensor) -> tf.Tensor:
+    """Keys' cubic convolution kernel with a = -0.5 (MATLAB's ``cubic``)."""
+    ax = tf.abs(x)
+    ax2, ax3 = ax * ax, ax * ax * ax
+    near = 1.5 * ax3 - 2.5 * ax2 + 1.0
+    far = -0.5 * ax3 + 2.5 * ax2 - 4.0 * ax + 2.0
+    return tf.where(ax <= 1.0, near, tf.where(ax <= 2.0, far, tf.zeros_like(ax)))
+
+
+def imresize_matrix(in_length: Any, out_length: Any, scale: float) -> tf.Tensor:
+    """The [out_length, in_length] float32 matrix of MATLAB's ``imresize(..., scale, 'bicubic')`` along one axis.
+
+    As MATLAB's ``contributions``: output pixel x (1-based) samples the input at u = x / scale + (1 - 1 / scale) / 2;
+    when downscaling (scale < 1, antialiasing) the kernel is widened by 1 / scale (width 4 / scale, values scaled
+    by scale); each row's weights are normalised to sum to 1; taps outside the image are mirrored (symmetric
+    padding, the edge pixel repeated). Lengths may be tensors (images of any size in a graph).
+    """
+    scale = float(scale)
+    width = 4.0 / scale if scale < 1 else 4.0
+    taps = int(math.ceil(width)) + 2
+    in_length = tf.cast(in_length, tf.int64)
+    out_length = tf.cast(out_length, tf.int64)
+    x = tf.range(1, out_length + 1, dtype=tf.float64)
+    u = x / scale + 0.5 * (1.0 - 1.0 / scale)
+    left = tf.floor(u - width / 2.0)
+    index = left[:, None] + tf.range(taps, dtype=tf.float64)[None, :]
+    distance = u[:, None] - index
+    weights = scale * _cubic(scale * distance) if scale < 1 else _cubic(distance)
+    weights = weights / tf.reduce_sum(weights, axis=1, keepdims=True)
+    period = 2 * in_length
+    index = tf.math.floormod(tf.cast(index, tf.int64) - 1, period)
+    index = tf.where(index < in_length, index, period - 1 - index)
+    rows = tf.range(out_length, dtype=tf.int64)[:, None] * in_length
+    segments = tf.reshape(rows + index, [-1])
+    flat = tf.math.unsorted_segment_sum(tf.reshape(weights, [-1]), segments, out_length * in_length)
+    return tf.cast(tf.reshape(flat, tf.stack([out_length, in_length])), tf.float32)
+
+
+def imresize(images: Any, scale: float) -> tf.Tensor:
+    """MATLAB-style bicubic resize by `scale` (``imresize(images, scale)``, antialiased when downscaling) of
+    [H, W, C] or [B, H, W, C] images; the output is ``ceil(H * scale) x ceil(W * scale)`` as MATLAB's. Float32, not
+    clipped (bicubic overshoots; callers clip). This is the degradation behind published super-resolution numbers
+    (the EDSR / SRGAN / BasicSR data sets were made with MATLAB's imresize); TensorFlow's own bicubic resize uses the
+    same kernel but renormalises the weights at the borders instead of mirroring, so it differs near the edges."""
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale <= 0:
+        raise ValueError(f"`scale` must be a positive number. Received: scale={scale!r}")
+    images = tf.cast(tf.convert_to_tensor(images), tf.float32)
+    shape = tf.shape(images, out_type=tf.int64)
+    height, width = shape[-3], shape[-2]
+
+    def out_size(n):
+        return tf.cast(tf.math.ceil(tf.cast(n, tf.float64) * float(scale) - 1e-9), tf.int64)
+
+    rows = imresize_matrix(height, out_size(height), scale)
+    cols = imresize_matrix(width, out_size(width), scale)
+    out = tf.einsum("oh,...hwc->...owc", rows, images)
+    return tf.einsum("pw,...owc->...opc", cols, out)
+
+
 def degrade_for_sr(hr: tf.Tensor, scale: int) -> tf.Tensor:
-    """Makes the low-resolution input: bicubic, antialiased downscale by `scale` ([H, W, C] or [B, H, W, C])."""
-    if not isinstance(scale, int) or scale < 1:
+    """Makes the low-resolution input: MATLAB-style antialiased bicubic downscale by 1 / `scale` (`imresize`, the
+    convention of published super-resolution numbers), clipped to [-1, 1]; [H, W, C] or [B, H, W, C] whose height and
+    width are multiples of `scale` (`crop_to_multiple`)."""
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
         raise ValueError(f"`scale` must be a positive integer. Received: scale={scale!r}")
-    shape = tf.shape(hr)
-    return resize(hr, shape[-3] // scale, shape[-2] // scale)
+    if scale == 1:
+        return tf.convert_to_tensor(hr, tf.float32)
+    return tf.clip_by_value(imresize(hr, 1.0 / scale), -1.0, 1.0)
+
+
+def upscale_bicubic(lr: tf.Tensor, scale: int) -> tf.Tensor:
+    """The bicubic baseline of super-resolution: MATLAB-style bicubic upscaling by `scale`, clipped to [-1, 1]."""
+    return tf.clip_by_value(imresize(lr, float(scale)), -1.0, 1.0)
 
 
 def make_sr_pair(image: tf.Tensor, cfg: Any, seed: Any, training: bool) -> tuple:

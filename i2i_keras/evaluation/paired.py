@@ -95,10 +95,10 @@ class SuperResolutionEvaluator(PairedEvaluator):
     ``target`` pairs (real low-res / high-res pairs) are used as they are. Images smaller than the scale are
     skipped (counted in ``reference["skipped_smaller_than_scale"]``)."""
 
-    protocol_name = "sr_v2"
+    protocol_name = "sr_v3"  # v3: MATLAB-style bicubic degradation (v2: TensorFlow's bicubic)
     description = ("high-res eval images cropped to a multiple of the export's output_scale, downscaled with "
-                   "i2i_keras.data.transforms.degrade_for_sr (bicubic, antialiased), sent as PNG through the first "
-                   "mode; psnr, ssim (images >= 11 px), l1, psnr_y / ssim_y (BT.601 Y, 0-255, output_scale border "
+                   "i2i_keras.data.transforms.degrade_for_sr (MATLAB-style antialiased bicubic), sent as PNG "
+                   "through the first mode; psnr, ssim (images >= 11 px), l1, psnr_y / ssim_y (BT.601 Y, 0-255, output_scale border "
                    "pixels shaved) and lpips (>= 16 px) of the output against the high-res image (source / target "
                    "records: as they are), averaged over images")
     metric_names = ("psnr", "ssim", "l1", "psnr_y", "ssim_y", "lpips")

@@ -6,6 +6,7 @@ from i2i_keras.layers.normalization import INFERENCE_NORMS, NORMS, BatchNorm, no
 from i2i_keras.layers.padding import ReflectionPadding2D
 from i2i_keras.layers.pooling import PaddedAveragePooling2D
 from i2i_keras.layers.regularization import InferenceDropout
+from i2i_keras.layers.upsampling import PixelShuffle
 
 __all__ = ["AdaptiveInstanceNorm", "BatchNorm", "INFERENCE_NORMS", "ImagePool", "InferenceDropout", "NORMS",
-           "PaddedAveragePooling2D", "ReflectionPadding2D", "TileLatent", "normalization"]
+           "PaddedAveragePooling2D", "PixelShuffle", "ReflectionPadding2D", "TileLatent", "normalization"]

@@ -695,6 +695,13 @@ def build_model(cfg, image_size: Optional[int] = None):
     if "domain_names" in allowed and cfg.data.domains is not None:
         # Multi-domain methods name their label positions after the data's domains (exported as metadata).
         kwargs.setdefault("domain_names", list(cfg.data.domains))
+    if "scale" in allowed:
+        # Super-resolution methods upscale by the data's factor; a different model.scale could never train.
+        if "scale" in kwargs and kwargs["scale"] != cfg.data.scale:
+            raise ConfigError(f"`model.scale` must equal `data.scale` (the factor the low-res inputs are made "
+                              f"with). Received: model.scale={kwargs['scale']!r}, data.scale={cfg.data.scale!r}",
+                              code="bad_value")
+        kwargs.setdefault("scale", cfg.data.scale)
     kwargs.setdefault("image_size", image_size or cfg.data.crop_size)
     kwargs.setdefault("in_channels", cfg.data.channels)
     kwargs.setdefault("out_channels", cfg.data.channels)

@@ -41,6 +41,7 @@ import tensorflow as tf
 import yaml
 
 from i2i_keras.config import ConfigError, ExperimentConfig, check_model_options
+from i2i_keras.data import kinds
 from i2i_keras.errors import RunStateError
 from i2i_keras.methods.base import build_model
 from i2i_keras.training import callbacks as cb
@@ -405,6 +406,9 @@ def _write_outputs(model, cfg, output_dir, eval_dataset, log_dir, export, *, his
                     metrics["lpips"] = lpips_value
                 else:
                     logger.warning("final evaluation: lpips skipped: %s", reason)
+            summary_metrics = kinds.get(model.data_kind).summary_metrics
+            if summary_metrics is not None:  # the kind's own figures, e.g. super-resolution's bicubic baseline
+                metrics.update(summary_metrics(model, eval_dataset, cfg.train.eval_batches))
             writer = tf.summary.create_file_writer(storage.join(log_dir, "validation"))
             with writer.as_default():
                 for name, value in metrics.items():

@@ -62,6 +62,27 @@ PAPER_TABLE = {
         ("generator_ab",): (5_513_856, "SKTBrain/DiscoGAN discogan/model.py Generator (bias=False)"),
         ("discriminator_a",): (2_765_568, "SKTBrain/DiscoGAN discogan/model.py Discriminator (bias=False)"),
     },
+    # EDSR: sanghyun-son/EDSR-PyTorch src/model/edsr.py + common.py (MeanShift is frozen: not counted). With F
+    # features, B blocks: head 3*F*9+F; per block 2*(F*F*9+F); body conv F*F*9+F; upsampler per x2 stage
+    # F*4F*9+4F; tail F*3*9+3. Baseline x2 = 1,792 + 16*73,856 + 36,928 + 147,712 + 1,731 = 1,369,859 (the paper's
+    # 1.37M), x4 adds one more 147,712 stage; the large model (F 256, B 32): 40,729,603 (x2) and 43,089,923 (x4).
+    "edsr/paper_baseline_x2.yaml": {("generator",): (1_369_859, "EDSR-PyTorch src/model/edsr.py (r16f64x2)")},
+    "edsr/paper_baseline_x4.yaml": {("generator",): (1_517_571, "EDSR-PyTorch src/model/edsr.py (r16f64x4)")},
+    "edsr/paper_x2.yaml": {("generator",): (40_729_603, "EDSR-PyTorch src/model/edsr.py (r32f256x2)")},
+    "edsr/paper_x4.yaml": {("generator",): (43_089_923, "EDSR-PyTorch src/model/edsr.py (r32f256x4)")},
+    # SRCNN on Y (1 channel): conv1 9*9*1*64+64 = 5,248; conv2 1*1*64*32+32 = 2,080 (9-5-5: 5*5*64*32+32 = 51,232);
+    # conv3 5*5*32*1+1 = 801. The paper's 8,032 weights of 9-1-5 plus 97 biases.
+    "srcnn/paper_915.yaml": {("generator",): (8_129, "yjn870/SRCNN-pytorch models.py with kernel 1 in conv2")},
+    "srcnn/paper_955.yaml": {("generator",): (57_281, "yjn870/SRCNN-pytorch models.py (9-5-5, num_channels 1)")},
+    # SRResNet / SRGAN: leftthomas/SRGAN model.py (Generator with the paper's 16 residual blocks instead of its 5;
+    # nn.PReLU() has one parameter): head 15,616 + 1; per block 2*36,928 + 2*128 (BN) + 1 = 74,113; body conv + BN
+    # 37,056; two upsample stages 2*(147,712 + 1); tail 15,555. Discriminator: convs 3->64, 64->64 s2, ..., 512->512 s2
+    # with BN after all but the first, then 1x1 convs 512->1024->1 = 5,215,425.
+    "srgan/srresnet_x4.yaml": {
+        ("generator",): (1_549_462, "leftthomas/SRGAN model.py Generator(scale_factor=4), 16 ResidualBlocks"),
+        ("discriminator",): (5_215_425, "leftthomas/SRGAN model.py Discriminator"),
+    },
+    "srgan/paper_x4.yaml": {("generator",): (1_549_462, "same")},
 }
 
 

@@ -11,7 +11,9 @@ A kind (``paired``, ``unpaired``, ``multi_domain``, ``single``, ``sr``, and the 
   an example goes to) and which groups every split must hold;
 - ``metrics`` (name -> +1 higher is better / -1 lower is better), ``default_thresholds`` (blessing) and
   ``evaluator`` (the class in `i2i_keras.evaluation` that computes the metrics on an exported model);
-- ``synthetic_batches``: small batches of the kind, for tests and benchmarks.
+- ``synthetic_batches``: small batches of the kind, for tests and benchmarks;
+- ``summary_metrics`` (optional): figures added to a training run's final evaluation (e.g. ``sr``'s bicubic
+  baseline).
 
 Code outside this package (ingestion, the TFX trainer module and evaluator, the CLIs, tests) asks `get(name)` and
 never compares a kind's name.
@@ -76,6 +78,9 @@ class DataKind:
     label_modes: tuple = ()
     # Domain folders to read from an embedded data set when none are named (e.g. two classes of a multi-class set).
     embedded_domains: Mapping[str, list] = dataclasses.field(default_factory=dict)
+    # Extra figures of a training run's final evaluation (metrics.json, the train CLI's summary), e.g. a baseline
+    # the kind's task is measured against: ``summary_metrics(model, dataset, batches) -> {name: float}``.
+    summary_metrics: Optional[Callable[..., dict]] = None
 
     def evaluator(self) -> type:
         return self.evaluator_factory()
