@@ -217,10 +217,22 @@ def style_loss(extractor, prediction, style_images, taps, layer_weights=None):
     the batch and the C x C entries. `style_images` has batch 1 (one style for all) or the prediction's batch."""
     weighted = _tap_weights(taps, layer_weights)
     predicted, style = _style_pair(extractor, prediction, style_images, [tap for tap, _ in weighted])
+    return gram_distance(predicted, {tap: gram_matrix(style[tap]) for tap, _ in weighted}, weighted)
+
+
+def gram_distance(features, target_grams, weighted):
+    """``sum_i w_i mean((G(features_i) - target_grams_i)^2)`` over ``weighted = [(tap, w_i)]`` (`_tap_weights`):
+    the distance of `style_loss`, for targets computed once (Gatys' optimisation keeps its style's Gram matrices,
+    [1 or B, C, C], fixed over all its steps)."""
     total = 0.0
     for tap, weight in weighted:
-        total = total + weight * ops.mean(ops.square(gram_matrix(predicted[tap]) - gram_matrix(style[tap])))
+        total = total + weight * ops.mean(ops.square(gram_matrix(features[tap]) - _f32(target_grams[tap])))
     return _f32(total)
+
+
+def tap_weights(taps, layer_weights=None):
+    """``[(tap, weight)]`` of a feature loss: 1.0 each, or a {tap: w} dict, or a sequence aligned with `taps`."""
+    return _tap_weights(taps, layer_weights)
 
 
 def mean_std_loss(extractor, prediction, style_images, taps, layer_weights=None, epsilon=1e-5):

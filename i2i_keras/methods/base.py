@@ -147,6 +147,16 @@ class TranslationModel(keras.Model):
     def translation_modes(self) -> dict:
         raise NotImplementedError
 
+    # Why a method has no translation modes (`translation_modes()` is empty: e.g. `nst`, which optimises one image
+    # and has no input -> output network): `export_for_serving` refuses it with this reason, the training loop skips
+    # its export, and the shared method suite skips its translate and export checks.
+    not_a_translator: str = ""
+
+    def final_images(self) -> dict:
+        """file name -> float image [H, W, C] in [-1, 1] that a training run writes into its directory at the end
+        (e.g. `nst`'s result.png); none by default."""
+        return {}
+
     def evaluation_pairs(self, batch: dict, outputs: dict) -> list:
         """(prediction, ground truth) pairs scored by PSNR/SSIM/L1 in `test_step`; none by default."""
         return []
