@@ -3,6 +3,7 @@
 Adding a method = one folder under methods/ + one line below + configs + tests.
 """
 
+from i2i_keras.methods.adain import adain  # noqa: F401
 from i2i_keras.methods.bicyclegan import bicyclegan  # noqa: F401
 from i2i_keras.methods.cyclegan import cyclegan  # noqa: F401
 from i2i_keras.methods.dann import dann  # noqa: F401

@@ -38,6 +38,7 @@ TARGET_LABELS = "target_labels"   # float32 [batch, domains]: multi-hot target a
 NUM_SAMPLES = "num_samples"       # int32 scalar: how many styles / points to produce per input image
 SEED = "seed"                     # int64 scalar: makes random styles reproducible
 REFERENCE = "reference"           # image [batch, h, w, C] (bytes [batch] in `_bytes` signatures): a style source
+ALPHA = "alpha"                   # float32 scalar in [0, 1]: style strength (0 keeps the content; AdaIN's alpha)
 
 # `TranslationMode.output` values: a mode returns images, or class probabilities [batch, K].
 IMAGES_OUTPUT = "images"

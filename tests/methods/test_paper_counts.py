@@ -62,6 +62,11 @@ PAPER_TABLE = {
         ("generator_ab",): (5_513_856, "SKTBrain/DiscoGAN discogan/model.py Generator (bias=False)"),
         ("discriminator_a",): (2_765_568, "SKTBrain/DiscoGAN discogan/model.py Discriminator (bias=False)"),
     },
+    # naoto0804/pytorch-AdaIN net.py `decoder`: 3x3 convs 512->256, 256->256 x3, 256->128, 128->128, 128->64,
+    # 64->64, 64->3 (weights + biases): 1,179,904 + 3 x 590,080 + 295,040 + 147,584 + 73,792 + 36,928 + 1,731.
+    "adain/paper_256.yaml": {
+        ("decoder",): (3_505_219, "naoto0804/pytorch-AdaIN net.py decoder"),
+    },
 }
 
 
