@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -52,14 +51,9 @@ def _build(method, policy, size, config_dir):
 
 
 def _timed(fn, steps, warmup):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000.0)
-    out = train_step.summary(times)
+    from run import timed
+
+    out = train_step.summary(timed(fn, steps, warmup))
     out["median_s"] = round(out["median_ms"] / 1000.0, 4)
     return out
 

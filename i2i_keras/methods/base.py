@@ -190,6 +190,15 @@ class TranslationModel(keras.Model):
         start = tf.cast(context.replica_id_in_sync_group, tf.int32) * rows
         return noise[start:start + rows]
 
+    def add_constant(self, value, name: str):
+        """A non-trainable float32 weight holding the array `value`: fixed state a method computes at construction
+        (style transfer's style images and Gram targets), saved and exported with the model."""
+        import numpy as np
+
+        value = np.asarray(value, np.float32)
+        return self.add_weight(shape=value.shape, dtype="float32", trainable=False, name=name,
+                               initializer=keras.initializers.Constant(value))
+
     def uses(self, name: str) -> bool:
         return self.loss_weights.get(name, 0.0) != 0.0
 

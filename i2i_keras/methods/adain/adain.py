@@ -1,4 +1,3 @@
-import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
@@ -95,9 +94,8 @@ class AdaIN(TranslationModel):
         self.adain = AdaptiveInstanceNorm(name="adain")
         self.adain.build([(None, None, None, 512), (None, 1024)])  # no weights; built so Keras never guess-builds
         self.decoder = adain_vgg_decoder(512, base_filters, 3, name="decoder")
-        bank = style_images.load_square_stack(styles, 2 * self.image_size)
-        self.style_bank = self.add_weight(shape=bank.shape, dtype="float32", trainable=False, name="style_bank",
-                                          initializer=keras.initializers.Constant(bank))
+        self.style_bank = self.add_constant(style_images.load_square_stack(styles, 2 * self.image_size),
+                                            "style_bank")
         self.built = True
 
     @property

@@ -1,5 +1,3 @@
-import keras
-import numpy as np
 from keras import ops
 
 from i2i_keras import losses
@@ -76,12 +74,8 @@ class FastStyle(TranslationModel):
                               f"the taps need {self.features.min_size} px a side (raise style_size)",
                               code="bad_value")
         style_features = self.features(style_image)
-        self.style_grams = []
-        for tap in STYLE_TAPS:
-            gram = np.asarray(losses.gram_matrix(style_features[tap]), np.float32)
-            self.style_grams.append(self.add_weight(shape=gram.shape, dtype="float32", trainable=False,
-                                                    name=f"style_gram_{tap}",
-                                                    initializer=keras.initializers.Constant(gram)))
+        self.style_grams = [self.add_constant(losses.gram_matrix(style_features[tap]), f"style_gram_{tap}")
+                            for tap in STYLE_TAPS]
         self.transformer = transformer_net(3, base_filters, num_blocks, name="transformer")
         self.built = True
 

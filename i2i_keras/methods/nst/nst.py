@@ -131,22 +131,17 @@ class NST(TranslationModel):
                 raise ConfigError(f"the {what} image is {image.shape[1]}x{image.shape[2]} after resizing; the taps "
                                   f"need at least {self.features.min_size} px a side (raise max_dim)",
                                   code="bad_value")
-        self.content_image = self._constant(content_image, "content_image")
-        self.style_image = self._constant(style_image, "style_image")
+        self.content_image = self.add_constant(content_image, "content_image")
+        self.style_image = self.add_constant(style_image, "style_image")
         content_features = self.features(content_image)
         style_features = self.features(style_image)
-        self.content_targets = [self._constant(content_features[t], f"content_target_{t}") for t in self.content_taps]
-        self.style_grams = [self._constant(losses.gram_matrix(style_features[t]), f"style_gram_{t}")
+        self.content_targets = [self.add_constant(content_features[t], f"content_target_{t}") for t in self.content_taps]
+        self.style_grams = [self.add_constant(losses.gram_matrix(style_features[t]), f"style_gram_{t}")
                             for t in self.style_taps]
         self.image = self.add_weight(shape=content_image.shape, dtype="float32", name="image",
                                      initializer=keras.initializers.Constant(self._start(content_image, style_image)),
                                      constraint=ClipToRange(-1.0, 1.0))
         self.built = True
-
-    def _constant(self, value, name):
-        value = np.asarray(value, np.float32)
-        return self.add_weight(shape=value.shape, dtype="float32", trainable=False, name=name,
-                               initializer=keras.initializers.Constant(value))
 
     def _start(self, content, style):
         if self.init == "content":
