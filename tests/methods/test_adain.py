@@ -96,7 +96,7 @@ def test_reference_bytes_signature_serves_a_content_and_a_style_image(tmp_path):
 
     model = tiny_model("adain")
     loaded, metadata = load_exported(export_for_serving(model, str(tmp_path / "export")))
-    assert metadata["modes"] == ["reference", "reference_alpha"]
+    assert metadata["modes"] == ["stylize", "reference", "reference_alpha"]
     photo = style_images.load("embedded:photos/test/coffee_0.png", 40)[None]
     style = style_images.load("embedded:starry_night", 32)[None]
     photo_png = tf.io.encode_png(transforms.to_uint8(photo)[0]).numpy()

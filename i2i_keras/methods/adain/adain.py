@@ -46,9 +46,10 @@ class AdaIN(TranslationModel):
         alpha: the default style strength of the `reference` mode (paper: 1).
         (and the base-class arguments: image_size, in_channels, out_channels, loss_weights, seed)
 
-    Translation modes: `reference` (images, reference: one style image per content image) and `reference_alpha`
-    (images, reference, alpha: a float scalar). Both are exported (float and bytes signatures; the bytes one takes
-    the reference as encoded image bytes).
+    Translation modes: `stylize` (images only: the first image of `styles` in file-name order, `brick` for
+    ``embedded:styles``), `reference` (images, reference: one style image per
+    content image, or one for all) and `reference_alpha` (images, reference, alpha: a float scalar). All are
+    exported (float and bytes signatures; the bytes one takes the reference as encoded image bytes).
 
     Example:
         model = AdaIN(image_size=256, styles="path/to/wikiart")
@@ -177,6 +178,9 @@ class AdaIN(TranslationModel):
     def translation_modes(self):
         reference = tf.TensorSpec([None, None, None, 3], tf.float32)
         return {
+            # Image-only: the first style of the model's own bank (serving without a reference; the evaluate CLI).
+            "stylize": TranslationMode(lambda images: self.stylize(images, self.style_bank[:1]),
+                                       description=f"the first style of the model's bank ({self.styles})"),
             "reference": TranslationMode(lambda images, reference: self.stylize(images, reference),
                                          {REFERENCE: reference}, f"the style of a reference image (alpha "
                                                                  f"{self.alpha:g})", image_inputs=(REFERENCE,)),
