@@ -7,6 +7,7 @@ from i2i_keras.errors import ConfigError
 from i2i_keras.layers import AdaptiveInstanceNorm
 from i2i_keras.methods.base import (ALPHA, REFERENCE, TranslationMode, TranslationModel, check_positive_ints,
                                     pad_to_multiple)
+from i2i_keras.methods.style_transfer import frozen_vgg
 from i2i_keras.networks.style_transfer import adain_vgg_decoder
 from i2i_keras.registry import register_method
 
@@ -71,20 +72,16 @@ class AdaIN(TranslationModel):
                  **kwargs):
         super().__init__(**kwargs)
         from i2i_keras.data import style_images
-        from i2i_keras.networks.pretrained import VGGFeatures
 
         check_positive_ints(base_filters=base_filters)
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:
             raise ConfigError(f"`alpha` must be in [0, 1]. Received: alpha={alpha!r}", code="bad_value")
-        if self.in_channels != 3 or self.out_channels != 3:
-            raise ConfigError(f"adain works on RGB images (a VGG encoder). Received: in_channels={self.in_channels}, "
-                              f"out_channels={self.out_channels}", code="bad_value")
         self.styles = styles
         self.base_filters = base_filters
         self.network = network
         self.weights_source = weights
         self.alpha = float(alpha)
-        self.encoder = VGGFeatures(network, None if weights == "random" else weights, taps=ENCODER_TAPS)
+        self.encoder = frozen_vgg(self, network, weights, ENCODER_TAPS)
         if self.image_size < self.encoder.min_size:
             raise ConfigError(f"image_size must be at least {self.encoder.min_size} (relu4_1 is 1/8 of the input). "
                               f"Received: image_size={self.image_size}", code="bad_value")

@@ -3,6 +3,7 @@ from keras import ops
 from i2i_keras import losses
 from i2i_keras.errors import ConfigError
 from i2i_keras.methods.base import TranslationMode, TranslationModel, check_positive_ints
+from i2i_keras.methods.style_transfer import frozen_vgg
 from i2i_keras.networks.style_transfer import transformer_net
 from i2i_keras.registry import register_method
 
@@ -54,20 +55,15 @@ class FastStyle(TranslationModel):
                  network="vgg16", weights="offline", **kwargs):
         super().__init__(**kwargs)
         from i2i_keras.data import style_images
-        from i2i_keras.networks.pretrained import VGGFeatures
 
         check_positive_ints(style_size=style_size, base_filters=base_filters, num_blocks=num_blocks)
-        if self.in_channels != 3 or self.out_channels != 3:
-            raise ConfigError(f"fast_style works on RGB images (a VGG loss network). Received: in_channels="
-                              f"{self.in_channels}, out_channels={self.out_channels}", code="bad_value")
         self.style = style
         self.style_size = style_size
         self.base_filters = base_filters
         self.num_blocks = num_blocks
         self.network = network
         self.weights_source = weights
-        self.features = VGGFeatures(network, None if weights == "random" else weights,
-                                    taps=tuple(dict.fromkeys(STYLE_TAPS + CONTENT_TAPS)))
+        self.features = frozen_vgg(self, network, weights, STYLE_TAPS + CONTENT_TAPS)
         style_image = style_images.load(style, style_size)[None]
         if min(style_image.shape[1:3]) < self.features.min_size:
             raise ConfigError(f"the style image is {style_image.shape[1]}x{style_image.shape[2]} after resizing; "

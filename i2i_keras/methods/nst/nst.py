@@ -6,6 +6,7 @@ from keras import ops
 from i2i_keras import losses
 from i2i_keras.errors import ConfigError
 from i2i_keras.methods.base import TranslationModel
+from i2i_keras.methods.style_transfer import frozen_vgg
 from i2i_keras.registry import register_method
 
 PAPER_CONTENT_TAPS = ("relu4_2",)
@@ -98,7 +99,6 @@ class NST(TranslationModel):
                  **kwargs):
         super().__init__(**kwargs)
         from i2i_keras.data import style_images
-        from i2i_keras.networks.pretrained import VGGFeatures
 
         if init not in INITS:
             raise ConfigError(f"`init` must be one of {list(INITS)}. Received: init={init!r}", code="bad_value")
@@ -123,7 +123,7 @@ class NST(TranslationModel):
         self.style_layer_weights = [w for _, w in self._style_weighted]
         self.init = init
         self.preserve_color = bool(preserve_color)
-        self.features = VGGFeatures(network, None if weights == "random" else weights, taps=tuple(dict.fromkeys(self.content_taps + self.style_taps)))
+        self.features = frozen_vgg(self, network, weights, self.content_taps + self.style_taps, rgb=False)
         content_image = style_images.load(content, max_dim)[None]
         style_image = style_images.load(style, style_max_dim or max_dim)[None]
         for what, image in (("content", content_image), ("style", style_image)):
@@ -135,7 +135,8 @@ class NST(TranslationModel):
         self.style_image = self.add_constant(style_image, "style_image")
         content_features = self.features(content_image)
         style_features = self.features(style_image)
-        self.content_targets = [self.add_constant(content_features[t], f"content_target_{t}") for t in self.content_taps]
+        self.content_targets = [self.add_constant(content_features[t], f"content_target_{t}")
+                                for t in self.content_taps]
         self.style_grams = [self.add_constant(losses.gram_matrix(style_features[t]), f"style_gram_{t}")
                             for t in self.style_taps]
         self.image = self.add_weight(shape=content_image.shape, dtype="float32", name="image",
