@@ -35,6 +35,11 @@ class OptimConfig:
     d_lr: float = 2.0e-4
     beta_1: float = 0.5
     beta_2: float = 0.999
+    # Adam's epsilon (Keras' default 1e-7; the TF style-transfer tutorial's Adam uses 0.1).
+    epsilon: float = 1.0e-7
+    # "adam", or "lbfgs" (`i2i_keras.training.lbfgs.LBFGS`: one gradient per step, for `nst`, the paper's
+    # optimiser; its step size is the learning rate).
+    optimizer: str = "adam"
     # "constant" or "linear": constant for the first `decay_start` fraction of training, then linearly to zero
     # (the CycleGAN/pix2pix "lambda" policy: n_epochs constant + n_epochs_decay linear).
     schedule: str = "constant"
@@ -307,6 +312,7 @@ def validate(cfg: ExperimentConfig) -> None:
         "data.direction": (d.direction, ("a2b", "b2a")),
         "data.preprocess": (d.preprocess, ("resize_and_crop", "crop", "resize", "none")),
         "optim.schedule": (o.schedule, ("constant", "linear")),
+        "optim.optimizer": (o.optimizer, ("adam", "lbfgs")),
         "train.on_nonfinite": (t.on_nonfinite, ("stop", "skip_step")),
         "train.mixed_precision": (t.mixed_precision, (None, "float32", "mixed_bfloat16", "mixed_float16")),
     }
@@ -324,6 +330,7 @@ def validate(cfg: ExperimentConfig) -> None:
         "train.keep_checkpoints": t.keep_checkpoints,
         "optim.g_lr": o.g_lr,
         "optim.d_lr": o.d_lr,
+        "optim.epsilon": o.epsilon,
     }
     for key, value in positive.items():
         if value <= 0:

@@ -59,7 +59,7 @@ import tensorflow as tf
 
 from i2i_keras import tiling
 from i2i_keras.data import transforms
-from i2i_keras.errors import RequestError, RunStateError
+from i2i_keras.errors import ConfigError, RequestError, RunStateError
 from i2i_keras import storage
 
 METADATA_ENDPOINT = "metadata"
@@ -101,6 +101,8 @@ def export_for_serving(model, base_dir: str, version: Optional[int] = None, tile
 
     Raises:
         ValueError: `model`, one of its translation modes or `version` is unusable (a defect of the caller).
+        ConfigError: (code ``not_exportable``) the method has no input -> output network to serve (`nst`); the
+            message says why and what to use instead.
         RunStateError: `base_dir` is a file (code ``not_a_directory``), the version directory already exists
             (code ``version_exists``) or a weight is NaN or infinite (code ``non_finite_state``: such a model only
             serves garbage, e.g. black images).
@@ -109,6 +111,9 @@ def export_for_serving(model, base_dir: str, version: Optional[int] = None, tile
 
     if not isinstance(model, TranslationModel):
         raise ValueError(f"`model` must be a TranslationModel. Received: model={type(model).__name__}")
+    if not model.translation_modes() and model.not_a_translator:
+        raise ConfigError(f"{model.method_name} cannot be exported for serving: {model.not_a_translator}",
+                          code="not_exportable")
     if not isinstance(base_dir, (str, os.PathLike)) or not os.fspath(base_dir):
         raise ValueError(f"`base_dir` must be a non-empty path. Received: base_dir={base_dir!r}")
     base_dir = os.fspath(base_dir)

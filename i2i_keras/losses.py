@@ -217,10 +217,22 @@ def style_loss(extractor, prediction, style_images, taps, layer_weights=None):
     the batch and the C x C entries. `style_images` has batch 1 (one style for all) or the prediction's batch."""
     weighted = _tap_weights(taps, layer_weights)
     predicted, style = _style_pair(extractor, prediction, style_images, [tap for tap, _ in weighted])
+    return gram_distance(predicted, {tap: gram_matrix(style[tap]) for tap, _ in weighted}, weighted)
+
+
+def gram_distance(features, target_grams, weighted):
+    """``sum_i w_i mean((G(features_i) - target_grams_i)^2)`` over ``weighted = [(tap, w_i)]`` (`_tap_weights`):
+    the distance of `style_loss`, for targets computed once (Gatys' optimisation keeps its style's Gram matrices,
+    [1 or B, C, C], fixed over all its steps)."""
     total = 0.0
     for tap, weight in weighted:
-        total = total + weight * ops.mean(ops.square(gram_matrix(predicted[tap]) - gram_matrix(style[tap])))
+        total = total + weight * ops.mean(ops.square(gram_matrix(features[tap]) - _f32(target_grams[tap])))
     return _f32(total)
+
+
+def tap_weights(taps, layer_weights=None):
+    """``[(tap, weight)]`` of a feature loss: 1.0 each, or a {tap: w} dict, or a sequence aligned with `taps`."""
+    return _tap_weights(taps, layer_weights)
 
 
 def mean_std_loss(extractor, prediction, style_images, taps, layer_weights=None, epsilon=1e-5):
@@ -233,14 +245,23 @@ def mean_std_loss(extractor, prediction, style_images, taps, layer_weights=None,
     """
     weighted = _tap_weights(taps, layer_weights)
     predicted, style = _style_pair(extractor, prediction, style_images, [tap for tap, _ in weighted])
+    return mean_std_distance(predicted, style, weighted, epsilon)
 
-    def stats(features):
-        mean = ops.mean(features, axis=(1, 2))
-        return mean, ops.sqrt(ops.var(features, axis=(1, 2)) + epsilon)
 
+def channel_mean_std(features, epsilon=1e-5):
+    """Per-example, per-channel spatial statistics of [B, H, W, C] features: (mean [B, C], sqrt(var + eps) [B, C])
+    in float32 (what AdaIN matches)."""
+    features = _f32(features)
+    return ops.mean(features, axis=(1, 2)), ops.sqrt(ops.var(features, axis=(1, 2)) + epsilon)
+
+
+def mean_std_distance(predicted, style, weighted, epsilon=1e-5):
+    """The distance of `mean_std_loss` between feature dicts already computed (``weighted = [(tap, w_i)]``, from
+    `tap_weights`); `style` entries have batch 1 or the prediction's."""
     total = 0.0
     for tap, weight in weighted:
-        (p_mean, p_std), (s_mean, s_std) = stats(predicted[tap]), stats(style[tap])
+        (p_mean, p_std), (s_mean, s_std) = channel_mean_std(predicted[tap], epsilon), channel_mean_std(style[tap],
+                                                                                                     epsilon)
         total = total + weight * (ops.mean(ops.square(p_mean - s_mean)) + ops.mean(ops.square(p_std - s_std)))
     return _f32(total)
 

@@ -51,6 +51,8 @@ def mode_inputs(model, mode, images, num_samples=3, seed=1):
             values[name] = np.int64(seed)
         elif name == base.REFERENCE:
             values[name] = np.flip(np.asarray(images), axis=1).copy()
+        elif name == base.ALPHA:
+            values[name] = np.float32(0.5)
         else:
             raise ValueError(f"no example value for extra input {name!r} of mode {mode!r}")
     return values

@@ -38,6 +38,7 @@ TARGET_LABELS = "target_labels"   # float32 [batch, domains]: multi-hot target a
 NUM_SAMPLES = "num_samples"       # int32 scalar: how many styles / points to produce per input image
 SEED = "seed"                     # int64 scalar: makes random styles reproducible
 REFERENCE = "reference"           # image [batch, h, w, C] (bytes [batch] in `_bytes` signatures): a style source
+ALPHA = "alpha"                   # float32 scalar in [0, 1]: style strength (0 keeps the content; AdaIN's alpha)
 
 # `TranslationMode.output` values: a mode returns images, or class probabilities [batch, K].
 IMAGES_OUTPUT = "images"
@@ -147,6 +148,16 @@ class TranslationModel(keras.Model):
     def translation_modes(self) -> dict:
         raise NotImplementedError
 
+    # Why a method has no translation modes (`translation_modes()` is empty: e.g. `nst`, which optimises one image
+    # and has no input -> output network): `export_for_serving` refuses it with this reason, the training loop skips
+    # its export, and the shared method suite skips its translate and export checks.
+    not_a_translator: str = ""
+
+    def final_images(self) -> dict:
+        """file name -> float image [H, W, C] in [-1, 1] that a training run writes into its directory at the end
+        (e.g. `nst`'s result.png); none by default."""
+        return {}
+
     def evaluation_pairs(self, batch: dict, outputs: dict) -> list:
         """(prediction, ground truth) pairs scored by PSNR/SSIM/L1 in `test_step`; none by default."""
         return []
@@ -178,6 +189,15 @@ class TranslationModel(keras.Model):
         noise = draw([rows * replicas, *shape[1:]], dtype=dtype, seed=self.seed_generator)
         start = tf.cast(context.replica_id_in_sync_group, tf.int32) * rows
         return noise[start:start + rows]
+
+    def add_constant(self, value, name: str):
+        """A non-trainable float32 weight holding the array `value`: fixed state a method computes at construction
+        (style transfer's style images and Gram targets), saved and exported with the model."""
+        import numpy as np
+
+        value = np.asarray(value, np.float32)
+        return self.add_weight(shape=value.shape, dtype="float32", trainable=False, name=name,
+                               initializer=keras.initializers.Constant(value))
 
     def uses(self, name: str) -> bool:
         return self.loss_weights.get(name, 0.0) != 0.0

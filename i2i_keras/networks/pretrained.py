@@ -263,6 +263,13 @@ class VGGFeatures:
                 break
         return plan, 2 ** pools
 
+    @property
+    def conv_layers(self) -> list:
+        """The Keras conv layers this extractor computes (up to its deepest tap). A model that uses the features at
+        inference (AdaIN's encoder) keeps them as an attribute, so that their (frozen) weights are tracked, saved
+        with it and captured by its SavedModel export."""
+        return [layer for layer, names in self._plan if len(names) == 2]
+
     def _normalize(self, images):
         if self.normalization == "torchvision":
             return ((images + 1.0) * 0.5 - np.array(IMAGENET_MEAN, np.float32)) / np.array(IMAGENET_STD, np.float32)

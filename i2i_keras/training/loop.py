@@ -388,6 +388,7 @@ def _write_outputs(model, cfg, output_dir, eval_dataset, log_dir, export, *, his
                    only_missing=False, skipped=None) -> TrainResult:
     """metrics.json (final evaluation), model.keras, the export and the last sample; with `only_missing`, only
     those that do not exist yet (an existing one is neither rewritten nor touched)."""
+    from i2i_keras.data.transforms import to_uint8
     from i2i_keras.export import export_for_serving
 
     steps_done = int(model.train_steps.numpy())
@@ -424,8 +425,14 @@ def _write_outputs(model, cfg, output_dir, eval_dataset, log_dir, export, *, his
         # Keras 3 writes remote paths (any "scheme://") through tf.io.gfile itself; the rename makes it atomic.
         model.save(keras_path + ".tmp.keras")
         tf.io.gfile.rename(keras_path + ".tmp.keras", keras_path, overwrite=True)
+    for name, image in model.final_images().items():
+        path = storage.join(output_dir, name)
+        if not (only_missing and storage.exists(path)):
+            storage.write_atomic(path, tf.io.encode_png(to_uint8(image)).numpy())
     export_path = None
-    if export:
+    if export and not model.translation_modes():
+        logger.warning("%s is not exported: %s", cfg.method, model.not_a_translator)
+    elif export:
         export_dir = storage.join(output_dir, "export")
         versions = _complete_versions(export_dir) if only_missing else []
         if versions:

@@ -30,11 +30,16 @@ class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def make_optimizer(learning_rate, optim_cfg, total_steps):
-    """Adam with the configured betas and schedule.
+    """Adam with the configured betas, epsilon and schedule (or L-BFGS with `optim.optimizer: lbfgs`).
 
     No `use_ema`: Keras's `fit` finalises an optimizer's weight averages over *all* of the model's trainable
     weights, which does not fit a model whose generator and discriminator have separate optimizers.
     """
     if optim_cfg.schedule == "linear":
         learning_rate = LinearDecay(learning_rate, total_steps, optim_cfg.decay_start)
-    return keras.optimizers.Adam(learning_rate, beta_1=optim_cfg.beta_1, beta_2=optim_cfg.beta_2)
+    if optim_cfg.optimizer == "lbfgs":
+        from i2i_keras.training.lbfgs import LBFGS
+
+        return LBFGS(learning_rate)
+    return keras.optimizers.Adam(learning_rate, beta_1=optim_cfg.beta_1, beta_2=optim_cfg.beta_2,
+                                 epsilon=optim_cfg.epsilon)

@@ -83,6 +83,18 @@ PAPER_TABLE = {
         ("discriminator",): (5_215_425, "leftthomas/SRGAN model.py Discriminator"),
     },
     "srgan/paper_x4.yaml": {("generator",): (1_549_462, "same")},
+    # naoto0804/pytorch-AdaIN net.py `decoder`: 3x3 convs 512->256, 256->256 x3, 256->128, 128->128, 128->64,
+    # 64->64, 64->3 (weights + biases): 1,179,904 + 3 x 590,080 + 295,040 + 147,584 + 73,792 + 36,928 + 1,731.
+    "adain/paper_256.yaml": {
+        ("decoder",): (3_505_219, "naoto0804/pytorch-AdaIN net.py decoder"),
+    },
+    # pytorch/examples fast_neural_style/neural_style/transformer_net.py TransformerNet: convs 3->32 (9x9), 32->64,
+    # 64->128 (3x3), 5 residual blocks of two 128->128 3x3 convs, upsample convs 128->64, 64->32 (3x3), 32->3 (9x9),
+    # each with a bias, and InstanceNorm2d(affine=True) after all but the last: 7,808 + 18,496 + 73,856 + 5 x
+    # 295,680 + 73,792 + 18,464 + 7,779 convs/blocks + 64 + 128 + 256 + 128 + 64 norms = 1,679,235.
+    "fast_style/paper_256.yaml": {
+        ("transformer",): (1_679_235, "pytorch/examples fast_neural_style/neural_style/transformer_net.py"),
+    },
 }
 
 
