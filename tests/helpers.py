@@ -6,6 +6,9 @@ import tensorflow as tf
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = os.path.join(REPO, "configs", "tiny")
+# Seeds of the learning tests that repeat a run per seed (the domain adaptation ones): CI runs seed 0;
+# `I2I_LEARNING_SEEDS=0,1,2 make test` (or `pytest -m learning`) checks the others.
+LEARNING_SEEDS = [int(seed) for seed in os.environ.get("I2I_LEARNING_SEEDS", "0").split(",") if seed.strip()]
 
 
 def tiny_config(method, overrides=()):

@@ -129,7 +129,7 @@ def test_metadata_endpoint_json_and_loader_agree(exported, name):
 def test_versioning_never_overwrites_and_leaves_nothing_partial(exported, monkeypatch):
     model, base, _, _ = exported["cyclegan"]  # the module's export is version 1
     assert export.list_versions(base) == [1]
-    assert export_for_serving(model, base) == os.path.join(base, "2")
+    assert export_for_serving(model, base, tiled=False) == os.path.join(base, "2")
     assert export.resolve_version_dir(base) == os.path.join(base, "2")
     with pytest.raises(RunStateError, match=re.escape(os.path.join(base, "1"))) as info:
         export_for_serving(model, base, version=1)
@@ -143,7 +143,7 @@ def test_versioning_never_overwrites_and_leaves_nothing_partial(exported, monkey
 
     monkeypatch.setattr(export, "_build_archive", lambda *args: _CrashingArchive())
     with pytest.raises(OSError, match="disk full"):
-        export_for_serving(model, base)
+        export_for_serving(model, base, tiled=False)
     with pytest.raises(OSError, match="disk full"):
         export_for_serving(model, base, version=7)
     assert sorted(os.listdir(base)) == ["1", "2"]  # no version 3 or 7, no temporary directory
@@ -183,7 +183,7 @@ def test_extra_inputs_per_example_and_shared(tmp_path, monkeypatch):
 
     extras = {"gain": tf.TensorSpec([None], tf.float32), "offset": tf.TensorSpec([], tf.float32)}
     monkeypatch.setattr(model, "translation_modes", lambda: {"scale": TranslationMode(scaled, extras)})
-    loaded, metadata = load_exported(export_for_serving(model, str(tmp_path)))
+    loaded, metadata = load_exported(export_for_serving(model, str(tmp_path), tiled=False))
     assert metadata["modes"] == ["scale"]
     for key in ("scale", "scale_bytes", "serving_default"):
         assert set(loaded.signatures[key].structured_input_signature[1]) == {"images", "gain", "offset"}
@@ -232,8 +232,8 @@ def test_export_to_a_url_versions_loads_and_cleans_up(exported, tmp_path, monkey
     root = f"ram://i2i-export-{uuid.uuid4().hex[:8]}"
     base = f"{root}/models/x"
     try:
-        assert export_for_serving(model, base) == f"{base}/1"
-        assert export_for_serving(model, base) == f"{base}/2"
+        assert export_for_serving(model, base, tiled=False) == f"{base}/1"
+        assert export_for_serving(model, base, tiled=False) == f"{base}/2"
         assert export.list_versions(base) == [1, 2]
         assert export.resolve_version_dir(base) == f"{base}/2"
         assert storage.listdir(base) == ["1", "2"]  # no temporary directory left
@@ -258,7 +258,7 @@ def test_export_to_a_url_versions_loads_and_cleans_up(exported, tmp_path, monkey
 
         monkeypatch.setattr(export, "_build_archive", lambda *args: _CrashingArchive())
         with pytest.raises(OSError, match="disk full"):
-            export_for_serving(model, base)
+            export_for_serving(model, base, tiled=False)
         assert storage.listdir(base) == ["1", "2"]
         assert os.listdir(tmp_path) == []
     finally:
@@ -301,7 +301,7 @@ def test_b2a_takes_domain_b_channels_gray_to_colour(tmp_path):
     assert model.translate(colour, mode="b2a").shape == (1, 12, 16, 1)
     with pytest.raises(ValueError, match="mode 'b2a'"):
         model.translate(gray, mode="b2a")
-    loaded, _ = load_exported(export_for_serving(model, str(tmp_path)))
+    loaded, _ = load_exported(export_for_serving(model, str(tmp_path), tiled=False))
     assert loaded.signatures["b2a"].structured_input_signature[1]["images"].shape.as_list() == [None, None, None, 3]
     np.testing.assert_allclose(loaded.signatures["b2a"](images=tf.constant(colour))["images"].numpy(),
                                model.translate(colour, mode="b2a"), atol=1e-5)
@@ -335,7 +335,7 @@ def test_inference_norm_is_exported_and_every_signature_follows_it(tmp_path, inf
 
     images = np.random.default_rng(0).uniform(-1, 1, (3, 32, 32, 3)).astype("float32")
     batch_stats = batch_statistics_forward(images)
-    path = export_for_serving(model, str(tmp_path / "export"))
+    path = export_for_serving(model, str(tmp_path / "export"), tiled=False)
     loaded, metadata = load_exported(path)
     assert metadata["inference_norm"] == inference_norm
     served = loaded.signatures["translate"](images=tf.constant(images))["images"].numpy()

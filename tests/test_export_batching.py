@@ -46,7 +46,7 @@ def _levels(pngs):
 
 
 def test_same_size_requests_are_one_batch_and_mixed_sizes_go_one_at_a_time(tmp_path):
-    loaded, _ = export.load_exported(export.export_for_serving(BatchSizeStamp(), str(tmp_path / "m")))
+    loaded, _ = export.load_exported(export.export_for_serving(BatchSizeStamp(), str(tmp_path / "m"), tiled=False))
     serve = loaded.signatures["translate_bytes"]
     # Three images of one size: one batch of 3, so every output is lifted by 2/10 of the [-1, 1] range (25 levels).
     same = serve(images=tf.constant([_gray(100)] * 3))["images"].numpy()
@@ -60,7 +60,7 @@ def test_same_size_requests_are_one_batch_and_mixed_sizes_go_one_at_a_time(tmp_p
 
 def test_batch_statistics_models_are_never_batched(tmp_path):
     loaded, _ = export.load_exported(export.export_for_serving(BatchSizeStamp(inference_norm="batch"),
-                                                               str(tmp_path / "m")))
+                                                               str(tmp_path / "m"), tiled=False))
     same = loaded.signatures["translate_bytes"](images=tf.constant([_gray(100)] * 3))["images"].numpy()
     assert _levels(same) == [100, 100, 100]
 
@@ -70,7 +70,7 @@ def test_batched_outputs_equal_each_image_alone(tmp_path, method):
     """Real networks (instance norm; StarGAN with a per-image target domain): a batch of 3 same-size images gives
     what 3 requests of one image give, up to one 8-bit level of round-off."""
     model = build_model(tiny_config(method))
-    loaded, _ = export.load_exported(export.export_for_serving(model, str(tmp_path / "m")))
+    loaded, _ = export.load_exported(export.export_for_serving(model, str(tmp_path / "m"), tiled=False))
     mode = next(iter(model.translation_modes()))
     serve = loaded.signatures[mode + "_bytes"]
     rng = np.random.default_rng(0)

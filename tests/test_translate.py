@@ -45,7 +45,7 @@ def _expected(model, path, mode):
 def exported(tmp_path_factory):
     model = get_method("cyclegan")(image_size=32, base_filters=8, num_blocks=1, pool_size=0, seed=0)
     base = tmp_path_factory.mktemp("cyclegan_export")
-    export_for_serving(model, str(base))
+    export_for_serving(model, str(base), tiled=False)
     return model, str(base)
 
 
@@ -229,7 +229,7 @@ def multimodal_export(tmp_path_factory):
     patch.setattr(model, "metadata", lambda: {**metadata, "num_domains": 5,
                                               "domain_names": ["v0", "v1", "v2", "v3", "white"]})
     base = tmp_path_factory.mktemp("multimodal_export")
-    export_for_serving(model, str(base))
+    export_for_serving(model, str(base), tiled=False)
     patch.undo()
     return model, modes, str(base)
 

@@ -95,7 +95,7 @@ def test_reference_bytes_signature_serves_a_content_and_a_style_image(tmp_path):
     from i2i_keras.export import export_for_serving, load_exported
 
     model = tiny_model("adain")
-    loaded, metadata = load_exported(export_for_serving(model, str(tmp_path / "export")))
+    loaded, metadata = load_exported(export_for_serving(model, str(tmp_path / "export"), tiled=False))
     assert metadata["modes"] == ["stylize", "reference", "reference_alpha"]
     photo = style_images.load("embedded:photos/test/coffee_0.png", 40)[None]
     style = style_images.load("embedded:starry_night", 32)[None]

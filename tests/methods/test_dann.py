@@ -14,7 +14,7 @@ from i2i_keras.data.sources import embedded_path
 from i2i_keras.methods.base import build_model
 from i2i_keras.methods.dann.classification import reverse_gradient
 from i2i_keras.training.loop import compile_model
-from tests.helpers import REPO, model_batches, tiny_config
+from tests.helpers import LEARNING_SEEDS, REPO, model_batches, tiny_config
 
 
 def _tiny(overrides=()):
@@ -147,7 +147,7 @@ def train_embedded(cfg, seed):
 
 
 @pytest.mark.learning
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("seed", LEARNING_SEEDS)
 def test_dann_beats_the_source_only_baseline_on_the_target(seed):
     """configs/dann/default.yaml (the paper's networks and schedules, 1500 steps of 32 + 32): the adapted
     classifier's accuracy on the 250 labelled mnist_m_like test targets beats the source-only classifier trained

@@ -153,6 +153,21 @@ def test_export_parity_for_every_mode(method, tmp_path):
             pixels = tf.io.decode_png(got).numpy()
             assert pixels.shape == (20 * s, 28 * s, model.out_channels)
             assert np.abs(pixels.astype(int) - want.astype(int)).max() <= 1, mode
+    # Every method's image modes are served tiled too: the first one's tiled signature equals the library's tiled call.
+    tiled = metadata.get("tiled_modes", [])
+    if tiled:
+        mode, tile = tiled[0], max(16, model.size_multiple)
+        extras = mode_inputs(model, mode, decoded)
+        byte_extras = {k: tf.constant([tf.io.encode_png(transforms.to_uint8(v)[0]).numpy()]
+                                      if k in model.translation_modes()[mode].image_inputs else v)
+                       for k, v in extras.items()}
+        expected = transforms.to_uint8(np.asarray(model.translate(decoded, mode=mode, tile=tile, overlap=tile // 4,
+                                                                  **extras)).reshape(-1, 20 * s, 28 * s,
+                                                                                     model.out_channels)).numpy()
+        pngs = loaded.signatures[mode + "_bytes_tiled"](images=tf.constant([png.numpy()]), tile=tf.constant(tile),
+                                                        overlap=tf.constant(tile // 4), **byte_extras)["images"]
+        for got, want in zip(pngs.numpy().reshape(-1), expected):
+            assert np.abs(tf.io.decode_png(got).numpy().astype(int) - want.astype(int)).max() <= 1, mode
 
 
 @pytest.mark.parametrize("method", METHODS)

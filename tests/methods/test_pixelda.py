@@ -12,7 +12,7 @@ from i2i_keras.config import load_config
 from i2i_keras.methods.base import build_model
 from i2i_keras.methods.dann.classification import cross_entropy
 from i2i_keras.training.loop import compile_model
-from tests.helpers import REPO, model_batches, tiny_config
+from tests.helpers import LEARNING_SEEDS, REPO, model_batches, tiny_config
 from tests.methods.test_dann import MARGIN, train_embedded
 
 
@@ -83,7 +83,7 @@ def test_bad_arguments_name_what_was_received():
 
 
 @pytest.mark.learning
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("seed", LEARNING_SEEDS)
 def test_pixelda_beats_the_source_only_baseline_on_the_target(seed):
     """configs/pixelda/default.yaml for 300 steps of 32 + 32: the task classifier trained on translated and source
     images classifies the 250 labelled mnist_m_like test targets better than the source-only classifier trained

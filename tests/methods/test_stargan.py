@@ -297,7 +297,7 @@ def test_attributes_mode_translates_multi_hot_targets_and_exports(tmp_path):
     grid = model.sample_grid(next(iter(_attribute_batches(batch=2))))
     assert len(grid) == 4 and all(np.asarray(c).shape == (2, 32, 32, 3) for c in grid)
 
-    loaded, metadata = load_exported(export_for_serving(model, str(tmp_path / "export")))
+    loaded, metadata = load_exported(export_for_serving(model, str(tmp_path / "export"), tiled=False))
     assert metadata["domain_names"] == ["black_hair", "male", "young"] and metadata["label_mode"] == "attributes"
     served = loaded.signatures["attributes"](images=tf.constant(images), target_labels=tf.constant(labels))
     np.testing.assert_allclose(served["images"].numpy(), out, atol=2e-5)

@@ -117,7 +117,7 @@ def test_export_upscales_8_and_16_bit_pngs_and_translate_needs_no_flags(method, 
     from i2i_keras.translate import main as translate_main
 
     model = _trained(method)
-    path = export_for_serving(model, str(tmp_path / "export"))
+    path = export_for_serving(model, str(tmp_path / "export"), tiled=False)
     loaded, metadata = load_exported(path)
     assert metadata["output_scale"] == 2 and metadata["modes"] == ["upscale"]
     rng = np.random.default_rng(0)
