@@ -23,6 +23,10 @@ Sections (all by default; `--sections` picks some):
   imports the library (the baseline).
 - ``validation``: the folder readers' validation of a large folder: without the cache, first run (cache written) and
   second run (cache read), each in a fresh process.
+- ``sr``: EDSR baseline x4 (``configs/edsr/paper_baseline_x4.yaml``) inference in megapixels/s, tiled against untiled
+  (`tiling.tiled_vs_untiled`), float32 and mixed_bfloat16, on a ``--sr-size`` input.
+- ``style``: seconds per Gatys (nst) step and per fast_style / adain image at ``--style-size``, float32 and
+  mixed_bfloat16 (`style_transfer.figures`).
 
 These machines are shared: absolute figures are noisy; the ratios measured within one run are what to compare.
 Defaults fit `make bench` on 2 CPU cores in under 15 minutes; the flags make bigger runs (e.g. ``--size 256
@@ -47,7 +51,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path[:0] = [p for p in (HERE, ROOT) if p not in sys.path]
 
-SECTIONS = ("train", "cli", "data", "inference", "ingest", "memory", "validation")
+SECTIONS = ("train", "cli", "data", "inference", "ingest", "memory", "validation", "sr", "style")
 DEFAULT_OUTPUT = os.path.join(HERE, "results", "latest.json")
 # The issue's goals: the CLI's steady state within 5% of the bare step, tf.data at least 10x what a step consumes,
 # the bytes signature at batch 8 within 1.2x of the in-process model.
@@ -87,6 +91,13 @@ def parse_args(argv=None):
     p.add_argument("--memory-size", type=int, default=256)
     p.add_argument("--validation-images", type=int, default=2000)
     p.add_argument("--validation-size", type=int, default=256)
+    p.add_argument("--sr-size", type=int, nargs=2, default=[192, 256], metavar=("H", "W"),
+                   help="input size of the sr section (x4: the output is 4 times larger)")
+    p.add_argument("--sr-tile", type=int, default=96, help="tile of the sr section, in input pixels")
+    p.add_argument("--sr-overlap", type=int, default=16)
+    p.add_argument("--sr-repeats", type=int, default=3)
+    p.add_argument("--style-size", type=int, default=256, help="image size of the style section")
+    p.add_argument("--style-steps", type=int, default=3, help="timed steps / images per method and policy")
     p.add_argument("--work-dir", help="where the generated folders go (default: a temporary folder, removed)")
     p.add_argument("--output", default=DEFAULT_OUTPUT, help="the JSON file written (default: %(default)s)")
     args = p.parse_args(argv)
@@ -477,6 +488,35 @@ def section_memory(args):
     return out
 
 
+def section_sr(args):
+    import keras
+    import tiling
+
+    from i2i_keras import build_model, load_config
+
+    cfg = load_config(os.path.join(ROOT, "configs", "edsr", "paper_baseline_x4.yaml"))
+    out = {"config": "configs/edsr/paper_baseline_x4.yaml", "policies": {}}
+    for policy in ("float32", "mixed_bfloat16"):
+        keras.config.set_dtype_policy(policy)
+        try:
+            keras.utils.set_random_seed(0)
+            model = build_model(cfg)
+            out["policies"][policy] = tiling.tiled_vs_untiled(model, size=tuple(args.sr_size), tile=args.sr_tile,
+                                                              overlap=args.sr_overlap, repeats=args.sr_repeats)
+        finally:
+            keras.config.set_dtype_policy("float32")
+    fp32, bf16 = (out["policies"][p].get("untiled", {}) for p in ("float32", "mixed_bfloat16"))
+    if "megapixels_per_s" in fp32 and "megapixels_per_s" in bf16:
+        out["bf16_vs_fp32_untiled"] = ratio(bf16["megapixels_per_s"], fp32["megapixels_per_s"])
+    return out
+
+
+def section_style(args):
+    import style_transfer
+
+    return style_transfer.figures(size=args.style_size, steps=args.style_steps, warmup=1)
+
+
 def section_validation(args, work):
     folder = os.path.join(work, f"validation-{args.validation_size}")
     if not os.path.isdir(folder):
@@ -655,7 +695,8 @@ def main(argv=None):
         sections = {"train": (section_train, args), "cli": (section_cli, args, work, results),
                     "data": (section_data, args, work, results), "inference": (section_inference, args, work),
                     "ingest": (section_ingest, args, work), "memory": (section_memory, args),
-                    "validation": (section_validation, args, work)}
+                    "validation": (section_validation, args, work), "sr": (section_sr, args),
+                    "style": (section_style, args)}
         for name in SECTIONS:
             if name in args.sections:
                 fn, *a = sections[name]
