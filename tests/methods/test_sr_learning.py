@@ -50,17 +50,22 @@ def test_srcnn_beats_bicubic_on_held_out_photos():
 
 
 @pytest.mark.learning
-def test_srgan_lpips_falls_towards_bicubic_on_held_out_photos(vgg16_offline):
-    """SRGAN (2 blocks x 32 features, content loss on VGG16 relu2_2 with the offline weights, adversarial 1e-3,
-    an MSE term), x2, 150 steps: LPIPS to the held-out originals falls to under half the untrained generator's.
-    (Beating bicubic's LPIPS takes longer than a CPU test: measured 0.20 vs bicubic's 0.167 after 300 steps at
-    x2, 0.39 vs 0.35 after 600 steps at x4; see the report.)"""
+def test_srgan_beats_bicubic_lpips_on_held_out_photos(vgg16_offline):
+    """SRGAN (2 blocks x 32 features, no batch norm, x2), content loss over VGG16 relu1_2 / relu2_2 / relu3_3 with
+    the offline weights (weight 1), adversarial 1e-3, no MSE term, the generator residual over bicubic
+    (`model.residual`), 100 steps (~45 CPU s in all): LPIPS to the held-out originals at least 3% under bicubic's
+    (measured: 0.159 vs 0.167; the untrained generator, bicubic plus its noise: 0.30). Why these settings: the
+    paper's single tap and a from-scratch tanh output need many more steps (relu2_2 alone, no residual: 0.20 after
+    300 steps); LPIPS compares the same VGG16's relu1_2..relu5_3 with learned weights, and the three shallow taps
+    are the cheapest set that beats bicubic here (relu1_2 + relu2_2: 0.22 after 100 steps; all five taps: 0.17);
+    with batch norm, whose moving statistics lag in so short a run: 0.36 after 150 steps."""
     from i2i_keras.data import transforms
     from i2i_keras.evaluation.base import lpips_model
 
-    overrides = COMMON + ["model.num_features=32", "model.num_blocks=2", "model.disc_filters=8",
-                          f"model.vgg_weights={vgg16_offline}", "model.vgg_tap=relu2_2", "loss_weights.g_content=0.1",
-                          "optim.d_lr=1e-3"]
+    overrides = COMMON + ["model.num_features=32", "model.num_blocks=2", "model.disc_filters=8", "model.norm=none",
+                          "model.residual=true", f"model.vgg_weights={vgg16_offline}",
+                          "model.vgg_tap=[relu1_2,relu2_2,relu3_3]", "loss_weights.g_mse=0",
+                          "loss_weights.g_content=1.0", "optim.d_lr=1e-3"]
     model, train, _ = learning_setup("srgan", overrides)
     batch = next(iter(_held_out_photos("srgan", overrides)))
     lpips, reason = lpips_model()
@@ -70,8 +75,8 @@ def test_srgan_lpips_falls_towards_bicubic_on_held_out_photos(vgg16_offline):
         return float(np.mean(lpips(images, batch["target"])))
 
     before = distance(model.translate(batch["source"]))
-    model.fit(train, steps_per_epoch=150, epochs=1, verbose=0)
+    model.fit(train, steps_per_epoch=100, epochs=1, verbose=0)
     after = distance(model.translate(batch["source"]))
     bicubic = distance(transforms.upscale_bicubic(batch["source"], SCALE))
     print("srgan lpips", {"untrained": before, "trained": after, "bicubic": bicubic})
-    assert after < 0.5 * before, (before, after, bicubic)
+    assert after < 0.97 * bicubic, (before, after, bicubic)

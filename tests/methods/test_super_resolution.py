@@ -107,6 +107,21 @@ def test_srgan_gan_stage_starts_from_an_srresnet_run(tmp_path):
     assert {"g_mse", "g_content", "g_adv", "d_adv"} <= set(history)
 
 
+def test_srgan_residual_adds_bicubic_and_content_loss_takes_several_taps():
+    plain = tiny_model("srgan", ["data.scale=2", "model.norm=none"])
+    residual = tiny_model("srgan", ["data.scale=2", "model.norm=none", "model.residual=true",
+                                    "model.vgg_tap=[relu1_2,relu2_2]"], compiled=True)
+    low = random_images(0, 2, 8)
+    np.testing.assert_allclose(residual.upscale(low), plain.upscale(low) + transforms.upscale_bicubic(low, 2),
+                               atol=1e-5)
+    assert sorted(residual._vgg.taps) == ["relu1_2", "relu2_2"]
+    assert residual.get_config()["residual"] is True
+    history = residual.fit(model_batches(residual).repeat(), steps_per_epoch=1, epochs=1, verbose=0).history
+    assert np.isfinite(history["g_content"][0])
+    with pytest.raises(ConfigError, match="vgg_tap"):
+        build_model(tiny_config("srgan", ["model.vgg_tap=[]"]))
+
+
 def _png(array):
     return tf.io.encode_png(array).numpy()
 

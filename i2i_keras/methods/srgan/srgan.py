@@ -1,6 +1,7 @@
 import keras
 
 from i2i_keras import losses
+from i2i_keras.data import transforms
 from i2i_keras.errors import ConfigError
 from i2i_keras.layers import INFERENCE_NORMS, PixelShuffle, normalization
 from i2i_keras.methods.base import check_positive_ints
@@ -94,7 +95,12 @@ class SRGAN(SuperResolutionModel):
         norm: "batch" (paper), "instance" or "none", in both networks.
         inference_norm: the generator's batch-norm statistics outside training (see `layers.normalization`).
         vgg_network / vgg_weights / vgg_tap: the content loss's feature extractor (`networks.pretrained`); built
-            by `compile` when `g_content` has a weight.
+            by `compile` when `g_content` has a weight. `vgg_tap` is one tap (the paper) or a list of taps, each
+            tap's squared error averaged over its elements and the taps summed (several shallow taps, e.g.
+            relu1_2, relu2_2, relu3_3, keep edges and texture in a short run where one deep tap learns slowly).
+        residual: add the bicubic upscaling of the input to the generator's output (the network predicts the
+            missing detail, as VDSR). Not the paper (False there); an option because a short run from scratch
+            reaches sharper-than-bicubic outputs far sooner (the learning test: LPIPS under bicubic's in 100 steps).
         (and `scale` (2 or 4: one or two x2 stages), `init_from`, `lr_step_size` / `lr_step_gamma` of
         `SuperResolutionModel`, and the base-class arguments)
 
@@ -113,7 +119,7 @@ class SRGAN(SuperResolutionModel):
     default_loss_weights = {"g_mse": 0.0, "g_content": 1.0 / 12.75 ** 2, "g_adv": 1e-3, "d_adv": 1.0}
 
     def __init__(self, num_features=64, num_blocks=16, disc_filters=64, norm="batch", inference_norm="moving",
-                 vgg_network="vgg16", vgg_weights="offline", vgg_tap="relu5_3", **kwargs):
+                 vgg_network="vgg16", vgg_weights="offline", vgg_tap="relu5_3", residual=False, **kwargs):
         super().__init__(**kwargs)
         check_positive_ints(num_features=num_features, num_blocks=num_blocks, disc_filters=disc_filters)
         if norm not in NORMS:
@@ -129,6 +135,12 @@ class SRGAN(SuperResolutionModel):
         self.vgg_network = vgg_network
         self.vgg_weights = vgg_weights
         self.vgg_tap = vgg_tap
+        self._taps = [vgg_tap] if isinstance(vgg_tap, str) else list(vgg_tap) if isinstance(vgg_tap, (list, tuple)) \
+            else []
+        if not self._taps or not all(isinstance(tap, str) for tap in self._taps):
+            raise ConfigError(f"`vgg_tap` must be a tap name or a non-empty list of tap names (e.g. relu2_2). "
+                              f"Received: vgg_tap={vgg_tap!r}", code="bad_value")
+        self.residual = bool(residual)
         self.generator = srresnet_generator(self.in_channels, self.scale, num_features, num_blocks, norm,
                                             name="generator")
         self.discriminator = srgan_discriminator(self.out_channels, disc_filters, norm, name="discriminator")
@@ -142,13 +154,14 @@ class SRGAN(SuperResolutionModel):
     def compile(self, *args, **kwargs):
         super().compile(*args, **kwargs)
         if self.uses("g_content") and self._vgg is None:
-            self._vgg = VGGFeatures(self.vgg_network, self.vgg_weights, taps=[self.vgg_tap])
+            self._vgg = VGGFeatures(self.vgg_network, self.vgg_weights, taps=self._taps)
 
     def discriminator_variables(self):
         return self.discriminator.trainable_variables
 
     def upscale(self, low_res, training=False):
-        return self.generator(low_res, training=training if training else self._batch_statistics())
+        out = self.generator(low_res, training=training if training else self._batch_statistics())
+        return out + transforms.upscale_bicubic(low_res, self.scale) if self.residual else out
 
     def _batch_statistics(self):
         return self.inference_norm == "batch" and self.norm == "batch"
@@ -164,7 +177,7 @@ class SRGAN(SuperResolutionModel):
         if self.uses("g_mse"):
             terms["g_mse"] = losses.mse(output, target)
         if self.uses("g_content"):
-            terms["g_content"] = losses.perceptual_loss(self._vgg, output, target, [self.vgg_tap], distance="l2")
+            terms["g_content"] = losses.perceptual_loss(self._vgg, output, target, self._taps, distance="l2")
         if self.uses("g_adv"):
             terms["g_adv"] = losses.generator_adversarial(self.discriminator(output, training=training), "vanilla")
         return terms
@@ -172,7 +185,8 @@ class SRGAN(SuperResolutionModel):
     def get_config(self):
         return {**super().get_config(), "num_features": self.num_features, "num_blocks": self.num_blocks,
                 "disc_filters": self.disc_filters, "norm": self.norm, "inference_norm": self.inference_norm,
-                "vgg_network": self.vgg_network, "vgg_weights": self.vgg_weights, "vgg_tap": self.vgg_tap}
+                "vgg_network": self.vgg_network, "vgg_weights": self.vgg_weights, "vgg_tap": self.vgg_tap,
+                "residual": self.residual}
 
     def metadata(self):
         return {**super().metadata(), "inference_norm": self.inference_norm}
