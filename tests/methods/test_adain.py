@@ -26,7 +26,11 @@ def test_adain_learns_to_transfer_an_unseen_style_and_alpha_trades_it_for_the_co
     to gravel's than the untrained decoder's output, and far closer than the content's own statistics are. alpha
     trades style for content: at alpha=0 the output's statistics are nearer the content's and farther from the
     style's than at alpha=1. (alpha=0 is the decoder on the content's own features; after a CPU-sized training it
-    is not yet a reconstruction of the content, which the paper's 160k iterations give.)"""
+    is not yet a reconstruction of the content, which the paper's 160k iterations give. Measured on the 7 held-out
+    photos, alpha=0 output vs its content, untrained -> trained: pixel L1 0.53 -> 0.57, LPIPS 0.81 -> 0.70,
+    relu4_1 MSE 36.9 -> 37.1 (the content's relu4_1 mean square is 41.9), and each output is no nearer its own
+    content than the others'; 500 steps, g_lr 1e-3, photos added to the styles or content-loss-only training
+    leave it so. The test prints the L1 and relu4_1 figures.)"""
     styles = tmp_path / "styles"
     styles.mkdir()
     for name in ("starry_night.jpg", "brick.png", "grass.png"):
@@ -40,11 +44,18 @@ def test_adain_learns_to_transfer_an_unseen_style_and_alpha_trades_it_for_the_co
         return float(np.mean([_style_distance(model, images[i:i + 1], content[i:i + 1])
                               for i in range(len(content))]))
 
+    def reconstruction(kept):  # the alpha=0 output against its content: pixel L1 and relu4_1 MSE
+        return (round(float(np.abs(kept - content).mean()), 3),
+                round(float(losses.mse(model.encoder(kept)["relu4_1"], model.encoder(content)["relu4_1"])), 2))
+
     before = _style_distance(model, model.translate(content, mode="reference", reference=gravel), gravel)
+    untrained = reconstruction(np.asarray(model.translate(content, mode="reference_alpha", reference=gravel,
+                                                          alpha=0.0)))
     model.fit(train, steps_per_epoch=300, epochs=1, verbose=0)
     styled = np.asarray(model.translate(content, mode="reference", reference=gravel))
     kept = np.asarray(model.translate(content, mode="reference_alpha", reference=gravel, alpha=0.0))
     after = _style_distance(model, styled, gravel)
+    print("adain alpha=0 vs content (L1, relu4_1 MSE)", {"untrained": untrained, "trained": reconstruction(kept)})
     assert after < before / 1.8, (before, after)
     assert after < _style_distance(model, content, gravel) / 3
     assert _style_distance(model, kept, gravel) > 1.3 * after
