@@ -358,33 +358,46 @@ def tiled_call(fn: Callable, images, tile, overlap, *, scale: int = 1, size_mult
     lead_rank = 2 if multiple_outputs else 1   # [B] or [B, N] before the image axes of fn's outputs
     row_step, col_step = step_h * scale, step_w * scale
 
+    def blended_head(piece, carry, first, cut, axis):
+        """`piece[:cut]` along `axis` with the previous tile's overlap `carry` added to its start (none when
+        `first`): the output px no later tile reaches. One copy of the kept px, nothing else."""
+        shared = tf.shape(carry)[axis]
+        return tf.cond(first, lambda: _slice(piece, 0, cut, axis),
+                       lambda: tf.concat([_slice(piece, 0, shared, axis) + carry,
+                                          _slice(piece, shared, cut, axis)], axis))
+
     def tile_row(row):
-        """One row of tiles, windowed and overlap-added across: [L, tile_h * s, padded_w * s, C]."""
-        def body(col, pieces, lead):
+        """One row of tiles, windowed and blended across: [tile_h * s, L, padded_w * s, C] (rows first)."""
+        def body(col, pieces, carry, lead):
             top, left = row * step_h, col * step_w
             statistics.reset()
             out = tf.cast(fn(padded[:, top:top + tile_h, left:left + tile_w, :], **extras), tf.float32)
             out = tf.ensure_shape(out, [None] * (lead_rank + 3))
             shape = tf.shape(out)
-            flat = tf.reshape(out, tf.concat([[-1], shape[-3:]], 0))
-            return col + 1, pieces.write(col, flat * window_w[col][None, None, :, None]), shape[:lead_rank]
+            weight = window_h[row][:, None] * window_w[col][None, :]
+            flat = tf.reshape(out, tf.concat([[-1], shape[-3:]], 0)) * weight[None, :, :, None]   # [L, th, tw, C]
+            head = blended_head(flat, carry, tf.equal(col, 0), col_step, 2)
+            return col + 1, pieces.write(col, head), flat[:, :, col_step:], shape[:lead_rank]
 
         pieces = tf.TensorArray(tf.float32, size=cols, infer_shape=False)
-        _, pieces, lead = tf.while_loop(lambda col, *_: col < cols, body,
-                                        (tf.constant(0), pieces, tf.zeros([lead_rank], tf.int32)),
-                                        parallel_iterations=1)
-        stacked = tf.ensure_shape(pieces.stack(), [None] * 5)                 # [cols, L, th, tw, C]
-        strip = tf.signal.overlap_and_add(tf.transpose(stacked, [1, 2, 4, 0, 3]), col_step)  # [L, th, C, W]
-        return tf.transpose(strip, [0, 1, 3, 2]) * window_h[row][None, :, None, None], lead
+        start = (tf.constant(0), pieces, tf.zeros([0, 0, 0, 0]), tf.zeros([lead_rank], tf.int32))
+        invariants = (tf.TensorShape([]), tf.TensorShape(None), tf.TensorShape([None] * 4),
+                      tf.TensorShape([lead_rank]))
+        _, pieces, carry, lead = tf.while_loop(lambda col, *_: col < cols, body, start, shape_invariants=invariants,
+                                               parallel_iterations=1)
+        stacked = tf.ensure_shape(pieces.stack(), [None] * 5)                  # [cols, L, th, col_step, C]
+        strip = tf.transpose(stacked, [2, 1, 0, 3, 4])                          # [th, L, cols, col_step, C]
+        shape = tf.shape(strip)
+        strip = tf.reshape(strip, tf.stack([shape[0], shape[1], shape[2] * shape[3], shape[4]]))
+        return tf.concat([strip, tf.transpose(carry, [1, 0, 2, 3])], 2), lead  # [th, L, padded_w * s, C]
 
     def row_body(row, bands, carry, lead):
         # Output rows are final once the next row of tiles no longer reaches them: each row of tiles emits its
         # first `row_step` rows (all of them for the last row) and carries the overlap into the next row.
         strip, lead = tile_row(row)
-        kept = tf.shape(carry)[1]
-        strip = tf.cond(row > 0, lambda: tf.concat([strip[:, :kept] + carry, strip[:, kept:]], 1), lambda: strip)
-        cut = tf.where(tf.equal(row, rows - 1), tf.shape(strip)[1], row_step)
-        return row + 1, bands.write(row, tf.transpose(strip[:, :cut], [1, 0, 2, 3])), strip[:, cut:], lead
+        cut = tf.where(tf.equal(row, rows - 1), tf.shape(strip)[0], row_step)
+        band = blended_head(strip, carry, tf.equal(row, 0), cut, 0)
+        return row + 1, bands.write(row, band), strip[cut:], lead
 
     bands = tf.TensorArray(tf.float32, size=rows, infer_shape=False)
     start = (tf.constant(0), bands, tf.zeros([0, 0, 0, 0]), tf.zeros([lead_rank], tf.int32))
@@ -392,7 +405,12 @@ def tiled_call(fn: Callable, images, tile, overlap, *, scale: int = 1, size_mult
     with statistics.patched(statistics.REPLAY) if statistics.layers else contextlib.nullcontext():
         _, bands, _, lead = tf.while_loop(lambda row, *_: row < rows, row_body, start, shape_invariants=invariants,
                                           parallel_iterations=1)
-    blended = tf.transpose(tf.ensure_shape(bands.concat(), [None] * 4), [1, 0, 2, 3])   # [L, Hp * s, Wp * s, C]
+    blended = tf.ensure_shape(bands.concat(), [None] * 4)[:height * scale]   # [H * s, L, Wp * s, C]
+    blended = tf.transpose(blended[:, :, :width * scale], [1, 0, 2, 3])
     blended = tf.reshape(blended, tf.concat([lead, tf.shape(blended)[1:]], 0))
-    blended = tf.ensure_shape(blended, [None] * (lead_rank + 3))
-    return blended[..., :height * scale, :width * scale, :]
+    return tf.ensure_shape(blended, [None] * (lead_rank + 3))
+
+
+def _slice(tensor, start, stop, axis: int):
+    """`tensor[start:stop]` along the static `axis`."""
+    return tensor[(slice(None),) * axis + (slice(start, stop),)]
