@@ -16,8 +16,11 @@
   matters, are bounded by the tile size. Output rows are written out as soon as the next row of tiles no longer
   reaches them, so besides the input and the output only one row of output tiles exists at a time. A scale-s model
   (`output_scale`) turns a t px tile into a t*s px output tile; all output-side lengths are multiplied by s.
-- Blending. Each output tile is weighted by a separable window and the weighted tiles are overlap-added
-  (`tf.signal.overlap_and_add` across a row, then each row's overlap is added to the next). Within an overlap of `o`
+- Blending. Each output tile is weighted by a separable window and the weighted tiles are overlap-added: across a
+  row, each tile's overlap with the next is carried into the next tile's start, and each row's overlap into the next
+  row's, so that only the shared px are weighted and added and every output px is copied a few times (once per
+  stage: the tile's kept part, the row strip, the output), not once per step of a generic overlap-add (measured
+  in bench/README.md: the assembly was the bulk of the tiled time for a small network). Within an overlap of `o`
   px the outer `o // 4` px of each tile (the pixels whose receptive field was cut by the tile's edge) get weight 0,
   and the middle `o - 2 (o // 4)` px cross-fade with a raised cosine (sin^2 / cos^2), so the weights of the tiles
   meeting at a pixel sum to exactly 1 (no normalisation map), the first and last tiles of a row or column keep
@@ -358,13 +361,18 @@ def tiled_call(fn: Callable, images, tile, overlap, *, scale: int = 1, size_mult
     lead_rank = 2 if multiple_outputs else 1   # [B] or [B, N] before the image axes of fn's outputs
     row_step, col_step = step_h * scale, step_w * scale
 
-    def blended_head(piece, carry, first, cut, axis):
-        """`piece[:cut]` along `axis` with the previous tile's overlap `carry` added to its start (none when
-        `first`): the output px no later tile reaches. One copy of the kept px, nothing else."""
+    def blended_head(piece, carry, weights, first, cut, axis):
+        """`piece[:cut]` along `axis`, its start (the px shared with the previous tile: `carry`, that tile's
+        weighted end, none when `first`) weighted by `weights` and added to `carry`; `weights` is 1 over the rest
+        of `[:cut]` (`_windows`), so the kept px are copied once and only the shared px are multiplied."""
         shared = tf.shape(carry)[axis]
         return tf.cond(first, lambda: _slice(piece, 0, cut, axis),
-                       lambda: tf.concat([_slice(piece, 0, shared, axis) + carry,
+                       lambda: tf.concat([_slice(piece, 0, shared, axis) * _expand(weights[:shared], axis) + carry,
                                           _slice(piece, shared, cut, axis)], axis))
+
+    def tail(piece, weights, cut, axis):
+        """The end of `piece` after `cut` along `axis` (the px the next tile shares), weighted."""
+        return _slice(piece, cut, None, axis) * _expand(weights[cut:], axis)
 
     def tile_row(row):
         """One row of tiles, windowed and blended across: [tile_h * s, L, padded_w * s, C] (rows first)."""
@@ -374,10 +382,9 @@ def tiled_call(fn: Callable, images, tile, overlap, *, scale: int = 1, size_mult
             out = tf.cast(fn(padded[:, top:top + tile_h, left:left + tile_w, :], **extras), tf.float32)
             out = tf.ensure_shape(out, [None] * (lead_rank + 3))
             shape = tf.shape(out)
-            weight = window_h[row][:, None] * window_w[col][None, :]
-            flat = tf.reshape(out, tf.concat([[-1], shape[-3:]], 0)) * weight[None, :, :, None]   # [L, th, tw, C]
-            head = blended_head(flat, carry, tf.equal(col, 0), col_step, 2)
-            return col + 1, pieces.write(col, head), flat[:, :, col_step:], shape[:lead_rank]
+            flat = tf.reshape(out, tf.concat([[-1], shape[-3:]], 0))                             # [L, th, tw, C]
+            head = blended_head(flat, carry, window_w[col], tf.equal(col, 0), col_step, 2)
+            return col + 1, pieces.write(col, head), tail(flat, window_w[col], col_step, 2), shape[:lead_rank]
 
         pieces = tf.TensorArray(tf.float32, size=cols, infer_shape=False)
         start = (tf.constant(0), pieces, tf.zeros([0, 0, 0, 0]), tf.zeros([lead_rank], tf.int32))
@@ -389,26 +396,41 @@ def tiled_call(fn: Callable, images, tile, overlap, *, scale: int = 1, size_mult
         strip = tf.transpose(stacked, [2, 1, 0, 3, 4])                          # [th, L, cols, col_step, C]
         shape = tf.shape(strip)
         strip = tf.reshape(strip, tf.stack([shape[0], shape[1], shape[2] * shape[3], shape[4]]))
-        return tf.concat([strip, tf.transpose(carry, [1, 0, 2, 3])], 2), lead  # [th, L, padded_w * s, C]
+        # The last tile's end completes the row; the output's width crop is taken here, in the same copy.
+        kept = tf.shape(strip)[2]
+        strip = tf.cond(out_width <= kept, lambda: strip[:, :, :out_width],
+                        lambda: tf.concat([strip, tf.transpose(carry, [1, 0, 2, 3])[:, :, :out_width - kept]], 2))
+        return strip, lead                                                      # [th, L, width * s, C]
 
     def row_body(row, bands, carry, lead):
         # Output rows are final once the next row of tiles no longer reaches them: each row of tiles emits its
         # first `row_step` rows (all of them for the last row) and carries the overlap into the next row.
         strip, lead = tile_row(row)
         cut = tf.where(tf.equal(row, rows - 1), tf.shape(strip)[0], row_step)
-        band = blended_head(strip, carry, tf.equal(row, 0), cut, 0)
-        return row + 1, bands.write(row, band), strip[cut:], lead
+        # Two bands per row, the blended overlap and the rows below it up to the cut (a slice of the first axis,
+        # not copied), so that the output rows are copied once, by the final concat.
+        shared = tf.shape(carry)[0]
+        overlap_band = tf.cond(tf.equal(row, 0), lambda: strip[:0],
+                               lambda: strip[:shared] * _expand(window_h[row][:shared], 0) + carry)
+        bands = bands.write(2 * row, overlap_band).write(2 * row + 1, strip[shared:cut])
+        return row + 1, bands, tail(strip, window_h[row], cut, 0), lead
 
-    bands = tf.TensorArray(tf.float32, size=rows, infer_shape=False)
+    out_width = width * scale
+    bands = tf.TensorArray(tf.float32, size=2 * rows, infer_shape=False)
     start = (tf.constant(0), bands, tf.zeros([0, 0, 0, 0]), tf.zeros([lead_rank], tf.int32))
     invariants = (tf.TensorShape([]), tf.TensorShape(None), tf.TensorShape([None] * 4), tf.TensorShape([lead_rank]))
     with statistics.patched(statistics.REPLAY) if statistics.layers else contextlib.nullcontext():
         _, bands, _, lead = tf.while_loop(lambda row, *_: row < rows, row_body, start, shape_invariants=invariants,
                                           parallel_iterations=1)
-    blended = tf.ensure_shape(bands.concat(), [None] * 4)[:height * scale]   # [H * s, L, Wp * s, C]
-    blended = tf.transpose(blended[:, :, :width * scale], [1, 0, 2, 3])
+    blended = tf.ensure_shape(bands.concat(), [None] * 4)[:height * scale]   # [H * s, L, W * s, C]
+    blended = tf.transpose(blended, [1, 0, 2, 3])                            # no copy for L == 1
     blended = tf.reshape(blended, tf.concat([lead, tf.shape(blended)[1:]], 0))
     return tf.ensure_shape(blended, [None] * (lead_rank + 3))
+
+
+def _expand(weights, axis: int):
+    """1-D weights broadcast along `axis` of a rank-4 tensor."""
+    return tf.reshape(weights, [-1 if index == axis else 1 for index in range(4)])
 
 
 def _slice(tensor, start, stop, axis: int):
