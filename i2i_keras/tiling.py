@@ -5,10 +5,12 @@
 (size_multiple-padded) image:
 
 - Grid. Along each axis an image of `length` px that fits in one tile is one tile of its own length; a longer one
-  is cut into `n = ceil((length - overlap) / (tile - overlap))` tiles of `tile` px at a regular stride
-  `tile - overlap`, the image being mirror-padded at the bottom/right up to `(n - 1) * stride + tile` (as
-  `base.pad_to_multiple` pads) and the result cropped back. `tile` must be a multiple of the model's
-  `size_multiple`, and `0 <= overlap <= tile / 2` (then at most two tiles meet at any pixel).
+  is cut into `n = ceil((length - overlap) / (tile - overlap))` tiles at a regular stride `tile - overlap`, all of
+  `tile` px but the last, which reaches only the end of the image (`overlap < last <= tile` px, rounded up to the
+  model's `size_multiple` by mirror-padding the bottom/right as `base.pad_to_multiple` pads, the result cropped
+  back): no network time goes to padding, and the last tile sees the image's own border as the untiled network
+  does. `tile` must be a multiple of the model's `size_multiple`, and `0 <= overlap <= tile / 2` (then at most two
+  tiles meet at any pixel).
 - Tiles go through the mode's `fn` one at a time (`tf.while_loop`, `parallel_iterations=1`), with the mode's extra
   inputs (target domain, seed, reference image, ...) passed unchanged to every tile (a seeded style is the same
   style in every tile; randomness drawn afresh on each call, e.g. dropout at inference, differs between tiles):
@@ -16,13 +18,16 @@
   matters, are bounded by the tile size. Output rows are written out as soon as the next row of tiles no longer
   reaches them, so besides the input and the output only one row of output tiles exists at a time. A scale-s model
   (`output_scale`) turns a t px tile into a t*s px output tile; all output-side lengths are multiplied by s.
-- Blending. Each output tile is weighted by a separable window and the weighted tiles are overlap-added
-  (`tf.signal.overlap_and_add` across a row, then each row's overlap is added to the next). Within an overlap of `o`
+- Blending. Each output tile is weighted by a separable window and the weighted tiles are overlap-added: across a
+  row, each tile's overlap with the next is carried into the next tile's start, and each row's overlap into the next
+  row's, so that only the shared px are weighted and added and every output px is copied a few times (once per
+  stage: the tile's kept part, the row strip, the output), not once per step of a generic overlap-add (for a small
+  network the assembly was most of the tiled time). Within an overlap of `o`
   px the outer `o // 4` px of each tile (the pixels whose receptive field was cut by the tile's edge) get weight 0,
   and the middle `o - 2 (o // 4)` px cross-fade with a raised cosine (sin^2 / cos^2), so the weights of the tiles
   meeting at a pixel sum to exactly 1 (no normalisation map), the first and last tiles of a row or column keep
   weight 1 up to the image border, and a network whose receptive-field radius is at most `o // 4` px gives exactly
-  its untiled output away from the mirror-padded bottom/right border. `overlap=0` is plain abutting tiles.
+  its untiled output (up to the few px of the bottom/right border where the last tile was rounded up). `overlap=0` is plain abutting tiles.
 
 Whole-image statistics (the hard case). A layer whose output depends on the whole image, not on a neighbourhood,
 would see only one tile's statistics: instance norm (`GroupNormalization`, as `layers.normalization` builds the
@@ -281,15 +286,17 @@ class _Statistics:
 # ----------------------------------------------------------------------------------------------- the tiled call
 
 
-def _axis_grid(length, tile, overlap):
-    """(tiles, tile length, stride, padded length) along one axis; an axis that fits is one tile of its length."""
+def _axis_grid(length, tile, overlap, multiple: int):
+    """(tiles, tile length, stride, last tile's length, padded length) along one axis; an axis that fits is one tile
+    of its length. The last tile reaches the end of the image (rounded up to `multiple`), not a whole tile beyond:
+    `overlap < last <= tile`."""
     fits = length <= tile
     stride = tile - overlap
     count = tf.where(fits, 1, (length - overlap + stride - 1) // tf.maximum(stride, 1))
     size = tf.where(fits, length, tile)
     step = tf.where(fits, length, stride)
-    padded = tf.where(fits, length, (count - 1) * stride + tile)
-    return count, size, step, padded
+    last = (length - (count - 1) * step + multiple - 1) // multiple * multiple
+    return count, size, step, last, (count - 1) * step + last
 
 
 def _windows(count, size, overlap, margin):
@@ -343,8 +350,8 @@ def tiled_call(fn: Callable, images, tile, overlap, *, scale: int = 1, size_mult
     whole = tf.equal(tile, 0)
     tile = tf.where(whole, tf.maximum(height, width), tile)
     overlap = tf.where(whole, 0, overlap)
-    rows, tile_h, step_h, padded_h = _axis_grid(height, tile, overlap)
-    cols, tile_w, step_w, padded_w = _axis_grid(width, tile, overlap)
+    rows, tile_h, step_h, last_h, padded_h = _axis_grid(height, tile, overlap, size_multiple)
+    cols, tile_w, step_w, last_w, padded_w = _axis_grid(width, tile, overlap, size_multiple)
     padded = tf.pad(images, [[0, 0], [0, padded_h - height], [0, padded_w - width], [0, 0]], mode="SYMMETRIC")
 
     statistics = _Statistics(layers)
@@ -358,41 +365,77 @@ def tiled_call(fn: Callable, images, tile, overlap, *, scale: int = 1, size_mult
     lead_rank = 2 if multiple_outputs else 1   # [B] or [B, N] before the image axes of fn's outputs
     row_step, col_step = step_h * scale, step_w * scale
 
+    def blended_head(piece, carry, weights, first, cut, axis):
+        """`piece[:cut]` along `axis`, its start (the px shared with the previous tile: `carry`, that tile's
+        weighted end, none when `first`) weighted by `weights` and added to `carry`; `weights` is 1 over the rest
+        of `[:cut]` (`_windows`), so the kept px are copied once and only the shared px are multiplied."""
+        shared = tf.shape(carry)[axis]
+        return tf.cond(first, lambda: _slice(piece, 0, cut, axis),
+                       lambda: tf.concat([_slice(piece, 0, shared, axis) * _expand(weights[:shared], axis) + carry,
+                                          _slice(piece, shared, cut, axis)], axis))
+
+    def tail(piece, weights, cut, axis):
+        """The end of `piece` after `cut` along `axis` (the px the next tile shares), weighted."""
+        return _slice(piece, cut, None, axis) * _expand(weights[cut:tf.shape(piece)[axis]], axis)
+
     def tile_row(row):
-        """One row of tiles, windowed and overlap-added across: [L, tile_h * s, padded_w * s, C]."""
-        def body(col, pieces, lead):
+        """One row of tiles, windowed and blended across: [tile rows * s, L, width * s, C] (rows first)."""
+        rows_here = tf.where(tf.equal(row, rows - 1), last_h, tile_h)
+
+        def body(col, pieces, carry, lead):
             top, left = row * step_h, col * step_w
+            last = tf.equal(col, cols - 1)
             statistics.reset()
-            out = tf.cast(fn(padded[:, top:top + tile_h, left:left + tile_w, :], **extras), tf.float32)
-            out = tf.ensure_shape(out, [None] * (lead_rank + 3))
+            tile = padded[:, top:top + rows_here, left:left + tf.where(last, last_w, tile_w), :]
+            out = tf.ensure_shape(tf.cast(fn(tile, **extras), tf.float32), [None] * (lead_rank + 3))
             shape = tf.shape(out)
-            flat = tf.reshape(out, tf.concat([[-1], shape[-3:]], 0))
-            return col + 1, pieces.write(col, flat * window_w[col][None, None, :, None]), shape[:lead_rank]
+            flat = tf.reshape(out, tf.concat([[-1], shape[-3:]], 0))                             # [L, th, tw, C]
+            cut = tf.where(last, shape[-2], col_step)
+            head = blended_head(flat, carry, window_w[col], tf.equal(col, 0), cut, 2)
+            # Width first, so that the row is one concat of the pieces (and its width crop a slice, not a copy).
+            return (col + 1, pieces.write(col, tf.transpose(head, [2, 1, 0, 3])), tail(flat, window_w[col], cut, 2),
+                    shape[:lead_rank])
 
         pieces = tf.TensorArray(tf.float32, size=cols, infer_shape=False)
-        _, pieces, lead = tf.while_loop(lambda col, *_: col < cols, body,
-                                        (tf.constant(0), pieces, tf.zeros([lead_rank], tf.int32)),
-                                        parallel_iterations=1)
-        stacked = tf.ensure_shape(pieces.stack(), [None] * 5)                 # [cols, L, th, tw, C]
-        strip = tf.signal.overlap_and_add(tf.transpose(stacked, [1, 2, 4, 0, 3]), col_step)  # [L, th, C, W]
-        return tf.transpose(strip, [0, 1, 3, 2]) * window_h[row][None, :, None, None], lead
+        start = (tf.constant(0), pieces, tf.zeros([0, 0, 0, 0]), tf.zeros([lead_rank], tf.int32))
+        invariants = (tf.TensorShape([]), tf.TensorShape(None), tf.TensorShape([None] * 4),
+                      tf.TensorShape([lead_rank]))
+        _, pieces, _, lead = tf.while_loop(lambda col, *_: col < cols, body, start, shape_invariants=invariants,
+                                           parallel_iterations=1)
+        strip = tf.ensure_shape(pieces.concat(), [None] * 4)[:out_width]       # [width * s, th, L, C]
+        return tf.transpose(strip, [1, 2, 0, 3]), lead                          # [th, L, width * s, C]
 
     def row_body(row, bands, carry, lead):
         # Output rows are final once the next row of tiles no longer reaches them: each row of tiles emits its
         # first `row_step` rows (all of them for the last row) and carries the overlap into the next row.
         strip, lead = tile_row(row)
-        kept = tf.shape(carry)[1]
-        strip = tf.cond(row > 0, lambda: tf.concat([strip[:, :kept] + carry, strip[:, kept:]], 1), lambda: strip)
-        cut = tf.where(tf.equal(row, rows - 1), tf.shape(strip)[1], row_step)
-        return row + 1, bands.write(row, tf.transpose(strip[:, :cut], [1, 0, 2, 3])), strip[:, cut:], lead
+        cut = tf.where(tf.equal(row, rows - 1), tf.shape(strip)[0], row_step)
+        # Two bands per row, the blended overlap and the rows below it up to the cut (a slice of the first axis,
+        # not copied), so that the output rows are copied once, by the final concat.
+        shared = tf.shape(carry)[0]
+        overlap_band = tf.cond(tf.equal(row, 0), lambda: strip[:0],
+                               lambda: strip[:shared] * _expand(window_h[row][:shared], 0) + carry)
+        bands = bands.write(2 * row, overlap_band).write(2 * row + 1, strip[shared:cut])
+        return row + 1, bands, tail(strip, window_h[row], cut, 0), lead
 
-    bands = tf.TensorArray(tf.float32, size=rows, infer_shape=False)
+    out_width = width * scale
+    bands = tf.TensorArray(tf.float32, size=2 * rows, infer_shape=False)
     start = (tf.constant(0), bands, tf.zeros([0, 0, 0, 0]), tf.zeros([lead_rank], tf.int32))
     invariants = (tf.TensorShape([]), tf.TensorShape(None), tf.TensorShape([None] * 4), tf.TensorShape([lead_rank]))
     with statistics.patched(statistics.REPLAY) if statistics.layers else contextlib.nullcontext():
         _, bands, _, lead = tf.while_loop(lambda row, *_: row < rows, row_body, start, shape_invariants=invariants,
                                           parallel_iterations=1)
-    blended = tf.transpose(tf.ensure_shape(bands.concat(), [None] * 4), [1, 0, 2, 3])   # [L, Hp * s, Wp * s, C]
+    blended = tf.ensure_shape(bands.concat(), [None] * 4)[:height * scale]   # [H * s, L, W * s, C]
+    blended = tf.transpose(blended, [1, 0, 2, 3])                            # no copy for L == 1
     blended = tf.reshape(blended, tf.concat([lead, tf.shape(blended)[1:]], 0))
-    blended = tf.ensure_shape(blended, [None] * (lead_rank + 3))
-    return blended[..., :height * scale, :width * scale, :]
+    return tf.ensure_shape(blended, [None] * (lead_rank + 3))
+
+
+def _expand(weights, axis: int):
+    """1-D weights broadcast along `axis` of a rank-4 tensor."""
+    return tf.reshape(weights, [-1 if index == axis else 1 for index in range(4)])
+
+
+def _slice(tensor, start, stop, axis: int):
+    """`tensor[start:stop]` along the static `axis`."""
+    return tensor[(slice(None),) * axis + (slice(start, stop),)]
