@@ -164,8 +164,8 @@ CLI_ERRORS = {
     "input_not_an_image": (["--model", "p2p", "--input", "{tmp}/notes.txt"], False,
                            ["INVALID_ARGUMENT: input 'images'[0]: not a PNG, JPEG, GIF or BMP image"]),
     "unknown_signature": (["--model", "p2p", "--signature", "nope"], False,
-                          ["model 'p2p' has no signature 'nope'; it has: metadata, serving_default, translate, "
-                           "translate_bytes"]),
+                          ["model 'p2p' has no signature 'nope'; it has: metadata, serving_default, "
+                           "serving_default_tiled, translate, translate_bytes, translate_bytes_tiled"]),
     "unknown_signature_rest": (["--model", "p2p", "--signature", "nope"], True, ["has no signature 'nope'"]),
     "float_signature": (["--model", "p2p", "--signature", "translate"], False, ["not as encoded images"]),
     "flag_not_in_signature": (["--model", "p2p", "--target-domain", 1], False,
