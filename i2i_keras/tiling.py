@@ -5,12 +5,10 @@
 (size_multiple-padded) image:
 
 - Grid. Along each axis an image of `length` px that fits in one tile is one tile of its own length; a longer one
-  is cut into `n = ceil((length - overlap) / (tile - overlap))` tiles at a regular stride `tile - overlap`, all of
-  `tile` px but the last, which reaches only the end of the image (`overlap < last <= tile` px, rounded up to the
-  model's `size_multiple` by mirror-padding the bottom/right as `base.pad_to_multiple` pads, the result cropped
-  back): no network time goes to padding, and the last tile sees the image's own border as the untiled network
-  does. `tile` must be a multiple of the model's `size_multiple`, and `0 <= overlap <= tile / 2` (then at most two
-  tiles meet at any pixel).
+  is cut into `n = ceil((length - overlap) / (tile - overlap))` tiles of `tile` px at a regular stride
+  `tile - overlap`, the image being mirror-padded at the bottom/right up to `(n - 1) * stride + tile` (as
+  `base.pad_to_multiple` pads) and the result cropped back. `tile` must be a multiple of the model's
+  `size_multiple`, and `0 <= overlap <= tile / 2` (then at most two tiles meet at any pixel).
 - Tiles go through the mode's `fn` one at a time (`tf.while_loop`, `parallel_iterations=1`), with the mode's extra
   inputs (target domain, seed, reference image, ...) passed unchanged to every tile (a seeded style is the same
   style in every tile; randomness drawn afresh on each call, e.g. dropout at inference, differs between tiles):
@@ -21,13 +19,13 @@
 - Blending. Each output tile is weighted by a separable window and the weighted tiles are overlap-added: across a
   row, each tile's overlap with the next is carried into the next tile's start, and each row's overlap into the next
   row's, so that only the shared px are weighted and added and every output px is copied a few times (once per
-  stage: the tile's kept part, the row strip, the output), not once per step of a generic overlap-add (for a small
-  network the assembly was most of the tiled time). Within an overlap of `o`
+  stage: the tile's kept part, the row strip, the output), not once per step of a generic overlap-add (measured
+  in bench/README.md: the assembly was the bulk of the tiled time for a small network). Within an overlap of `o`
   px the outer `o // 4` px of each tile (the pixels whose receptive field was cut by the tile's edge) get weight 0,
   and the middle `o - 2 (o // 4)` px cross-fade with a raised cosine (sin^2 / cos^2), so the weights of the tiles
   meeting at a pixel sum to exactly 1 (no normalisation map), the first and last tiles of a row or column keep
   weight 1 up to the image border, and a network whose receptive-field radius is at most `o // 4` px gives exactly
-  its untiled output (up to the few px of the bottom/right border where the last tile was rounded up). `overlap=0` is plain abutting tiles.
+  its untiled output away from the mirror-padded bottom/right border. `overlap=0` is plain abutting tiles.
 
 Whole-image statistics (the hard case). A layer whose output depends on the whole image, not on a neighbourhood,
 would see only one tile's statistics: instance norm (`GroupNormalization`, as `layers.normalization` builds the
@@ -286,17 +284,15 @@ class _Statistics:
 # ----------------------------------------------------------------------------------------------- the tiled call
 
 
-def _axis_grid(length, tile, overlap, multiple: int):
-    """(tiles, tile length, stride, last tile's length, padded length) along one axis; an axis that fits is one tile
-    of its length. The last tile reaches the end of the image (rounded up to `multiple`), not a whole tile beyond:
-    `overlap < last <= tile`."""
+def _axis_grid(length, tile, overlap):
+    """(tiles, tile length, stride, padded length) along one axis; an axis that fits is one tile of its length."""
     fits = length <= tile
     stride = tile - overlap
     count = tf.where(fits, 1, (length - overlap + stride - 1) // tf.maximum(stride, 1))
     size = tf.where(fits, length, tile)
     step = tf.where(fits, length, stride)
-    last = (length - (count - 1) * step + multiple - 1) // multiple * multiple
-    return count, size, step, last, (count - 1) * step + last
+    padded = tf.where(fits, length, (count - 1) * stride + tile)
+    return count, size, step, padded
 
 
 def _windows(count, size, overlap, margin):
@@ -350,8 +346,8 @@ def tiled_call(fn: Callable, images, tile, overlap, *, scale: int = 1, size_mult
     whole = tf.equal(tile, 0)
     tile = tf.where(whole, tf.maximum(height, width), tile)
     overlap = tf.where(whole, 0, overlap)
-    rows, tile_h, step_h, last_h, padded_h = _axis_grid(height, tile, overlap, size_multiple)
-    cols, tile_w, step_w, last_w, padded_w = _axis_grid(width, tile, overlap, size_multiple)
+    rows, tile_h, step_h, padded_h = _axis_grid(height, tile, overlap)
+    cols, tile_w, step_w, padded_w = _axis_grid(width, tile, overlap)
     padded = tf.pad(images, [[0, 0], [0, padded_h - height], [0, padded_w - width], [0, 0]], mode="SYMMETRIC")
 
     statistics = _Statistics(layers)
@@ -376,34 +372,35 @@ def tiled_call(fn: Callable, images, tile, overlap, *, scale: int = 1, size_mult
 
     def tail(piece, weights, cut, axis):
         """The end of `piece` after `cut` along `axis` (the px the next tile shares), weighted."""
-        return _slice(piece, cut, None, axis) * _expand(weights[cut:tf.shape(piece)[axis]], axis)
+        return _slice(piece, cut, None, axis) * _expand(weights[cut:], axis)
 
     def tile_row(row):
-        """One row of tiles, windowed and blended across: [tile rows * s, L, width * s, C] (rows first)."""
-        rows_here = tf.where(tf.equal(row, rows - 1), last_h, tile_h)
-
+        """One row of tiles, windowed and blended across: [tile_h * s, L, padded_w * s, C] (rows first)."""
         def body(col, pieces, carry, lead):
             top, left = row * step_h, col * step_w
-            last = tf.equal(col, cols - 1)
             statistics.reset()
-            tile = padded[:, top:top + rows_here, left:left + tf.where(last, last_w, tile_w), :]
-            out = tf.ensure_shape(tf.cast(fn(tile, **extras), tf.float32), [None] * (lead_rank + 3))
+            out = tf.cast(fn(padded[:, top:top + tile_h, left:left + tile_w, :], **extras), tf.float32)
+            out = tf.ensure_shape(out, [None] * (lead_rank + 3))
             shape = tf.shape(out)
             flat = tf.reshape(out, tf.concat([[-1], shape[-3:]], 0))                             # [L, th, tw, C]
-            cut = tf.where(last, shape[-2], col_step)
-            head = blended_head(flat, carry, window_w[col], tf.equal(col, 0), cut, 2)
-            # Width first, so that the row is one concat of the pieces (and its width crop a slice, not a copy).
-            return (col + 1, pieces.write(col, tf.transpose(head, [2, 1, 0, 3])), tail(flat, window_w[col], cut, 2),
-                    shape[:lead_rank])
+            head = blended_head(flat, carry, window_w[col], tf.equal(col, 0), col_step, 2)
+            return col + 1, pieces.write(col, head), tail(flat, window_w[col], col_step, 2), shape[:lead_rank]
 
         pieces = tf.TensorArray(tf.float32, size=cols, infer_shape=False)
         start = (tf.constant(0), pieces, tf.zeros([0, 0, 0, 0]), tf.zeros([lead_rank], tf.int32))
         invariants = (tf.TensorShape([]), tf.TensorShape(None), tf.TensorShape([None] * 4),
                       tf.TensorShape([lead_rank]))
-        _, pieces, _, lead = tf.while_loop(lambda col, *_: col < cols, body, start, shape_invariants=invariants,
-                                           parallel_iterations=1)
-        strip = tf.ensure_shape(pieces.concat(), [None] * 4)[:out_width]       # [width * s, th, L, C]
-        return tf.transpose(strip, [1, 2, 0, 3]), lead                          # [th, L, width * s, C]
+        _, pieces, carry, lead = tf.while_loop(lambda col, *_: col < cols, body, start, shape_invariants=invariants,
+                                               parallel_iterations=1)
+        stacked = tf.ensure_shape(pieces.stack(), [None] * 5)                  # [cols, L, th, col_step, C]
+        strip = tf.transpose(stacked, [2, 1, 0, 3, 4])                          # [th, L, cols, col_step, C]
+        shape = tf.shape(strip)
+        strip = tf.reshape(strip, tf.stack([shape[0], shape[1], shape[2] * shape[3], shape[4]]))
+        # The last tile's end completes the row; the output's width crop is taken here, in the same copy.
+        kept = tf.shape(strip)[2]
+        strip = tf.cond(out_width <= kept, lambda: strip[:, :, :out_width],
+                        lambda: tf.concat([strip, tf.transpose(carry, [1, 0, 2, 3])[:, :, :out_width - kept]], 2))
+        return strip, lead                                                      # [th, L, width * s, C]
 
     def row_body(row, bands, carry, lead):
         # Output rows are final once the next row of tiles no longer reaches them: each row of tiles emits its
