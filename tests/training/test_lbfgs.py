@@ -35,7 +35,7 @@ def _minimise(optimizer, steps, a, b):
 def test_lbfgs_finds_the_minimum_of_a_quadratic_far_faster_than_gradient_descent():
     a, b, minimum = _quadratic()
     lbfgs_error = np.abs(_minimise(LBFGS(1.0), 20, a, b) - minimum).max()
-    step = 1.0 / np.linalg.eigvalsh(a).max()  # the largest stable gradient-descent step
+    step = float(1.0 / np.linalg.eigvalsh(a).max())  # the largest stable gradient-descent step (Keras 3.15: a float)
     sgd_error = np.abs(_minimise(keras.optimizers.SGD(step), 20, a, b) - minimum).max()
     assert lbfgs_error < 1e-3
     assert sgd_error > 100 * lbfgs_error
