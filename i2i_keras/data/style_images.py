@@ -25,7 +25,11 @@ STYLES_DIR = os.path.join(EMBEDDED_DIR, "styles")
 
 def embedded_styles() -> list:
     """Names of the embedded style images (``embedded:NAME``)."""
-    return sorted(os.path.splitext(f)[0] for f in os.listdir(STYLES_DIR) if not f.startswith(("LICENSE", ".")))
+    return sorted(_stem(path) for path in files.list_images(STYLES_DIR))
+
+
+def _stem(path: str) -> str:
+    return os.path.splitext(os.path.basename(path))[0]
 
 
 def resolve(spec: str) -> list:
@@ -37,11 +41,11 @@ def resolve(spec: str) -> list:
         name = spec[len("embedded:"):]
         if name == "styles":
             return files.list_images(STYLES_DIR)
-        if name in embedded_styles():
-            return [os.path.join(STYLES_DIR, f) for f in sorted(os.listdir(STYLES_DIR))
-                    if os.path.splitext(f)[0] == name]
+        named = [path for path in files.list_images(STYLES_DIR) if _stem(path) == name]
+        if named:
+            return named
         path = os.path.join(EMBEDDED_DIR, *name.split("/"))
-        if "/" in name and ".." not in name.split("/") and os.path.isfile(path):
+        if "/" in name and ".." not in name.split("/") and tf.io.gfile.exists(path) and not files.is_dir(path):
             return [path]
         raise DataError(spec, f"no such embedded image; embedded styles: {embedded_styles()} (or embedded:styles, "
                               f"or embedded:SET/PATH to one file of an embedded data set)", code="unknown_embedded")
