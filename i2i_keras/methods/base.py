@@ -39,6 +39,10 @@ NUM_SAMPLES = "num_samples"       # int32 scalar: how many styles / points to pr
 SEED = "seed"                     # int64 scalar: makes random styles reproducible
 REFERENCE = "reference"           # image [batch, h, w, C] (bytes [batch] in `_bytes` signatures): a style source
 ALPHA = "alpha"                   # float32 scalar in [0, 1]: style strength (0 keeps the content; AdaIN's alpha)
+TRUNCATION_PSI = "truncation_psi"  # float32 scalar: truncation towards the average style (1 = none, 0 = the average)
+SEED_COARSE = "seed_coarse"       # int64 scalar: seed of the coarse (early-layer) styles of a style-mixing image
+SEED_FINE = "seed_fine"           # int64 scalar: seed of the fine (late-layer) styles of a style-mixing image
+CROSSOVER = "crossover"           # int32 scalar: first synthesis layer that takes the fine styles
 
 # `TranslationMode.output` values: a mode returns images, or class probabilities [batch, K].
 IMAGES_OUTPUT = "images"
@@ -67,6 +71,11 @@ class TranslationMode:
     multiple_outputs: bool = False
     # Channels of `images` when they are not the model's `in_channels` (a b2a direction takes domain-B images).
     input_channels: Optional[int] = None
+    # False for a generation mode (an unconditional generator's `generate` / `mix`): `fn(**extra_inputs)` takes no
+    # input image and returns float images [N, H, W, C] in [-1, 1] (N from its inputs, e.g. `num_samples`; H = W =
+    # the model's `image_size`), a pure function of its inputs (random draws are stateless, from `seed`), so
+    # Python, the exported signature and a served model give the same images for the same inputs.
+    takes_images: bool = True
     # What `fn` returns: "images", or "probabilities" (float [batch, K] class probabilities of a classification
     # mode, whose class names are the model's metadata `class_names`; exported as `probabilities` + `classes`).
     output: str = IMAGES_OUTPUT
