@@ -312,6 +312,14 @@ class StyleGAN(TranslationModel):
         rows = [np.concatenate(list(images[i * 4:(i + 1) * 4]), axis=1) for i in range(4)]
         return {"samples.png": np.concatenate(rows, axis=0)}
 
+    def project(self, images, steps=1000, **kwargs):
+        """Inverts `images` into W (or W+ with `w_plus=True`) by optimisation (`projector.project`, StyleGAN2's
+        projector: LPIPS + optional pixel loss + noise regularisation): returns a `projector.Projection` with the
+        latent and the reconstruction."""
+        from i2i_keras.methods.stylegan.projector import project
+
+        return project(self, images, steps, **kwargs)
+
     def get_config(self):
         return {**super().get_config(), "style_dim": self.style_dim, "mapping_layers": self.mapping_layers,
                 "mapping_lr_mul": self.mapping_lr_mul, "channel_base": self.channel_base,
