@@ -223,3 +223,17 @@ def test_project_with_the_pixel_loss_finds_a_generated_image(model):
     assert float(noise_regularization(white)) < 0.01 < float(noise_regularization(smooth))
     with pytest.raises(ValueError, match="images.shape"):
         model.project(target[:, :16], steps=1, lpips_weight=0.0, mse_weight=1.0)
+
+
+def test_path_length_regularisation_is_lazy_and_tracks_its_mean():
+    model = _tiny(["loss_weights.g_path=2.0", "model.path_interval=2"])
+    batch = next(iter(model_batches(model)))
+    outputs = model.generate(batch, training=False)
+    model.train_steps.assign(1)
+    assert float(model.generator_losses(batch, outputs, training=True)["g_path"]) == 0.0
+    assert float(model.path_mean.numpy()) == 0.0
+    model.train_steps.assign(0)
+    due = float(model.generator_losses(batch, outputs, training=True)["g_path"])
+    assert due > 0 and float(model.path_mean.numpy()) > 0
+    history = model.fit(model_batches(model).repeat(), steps_per_epoch=3, epochs=1, verbose=0).history
+    assert np.isfinite(history["g_path"][-1]) and history["g_path"][-1] > 0

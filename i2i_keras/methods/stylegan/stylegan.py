@@ -46,7 +46,9 @@ class StyleGAN(TranslationModel):
     of the generator (`ema_decay`; rosinality 0.5 ** (32 / 10000) for batch 32) is updated: the EMA generator is
     the one every mode, sample grid, export and evaluation uses. The average w (`w_avg`, for truncation) is an EMA
     (`w_avg_decay` 0.995, NVlabs `dlatent_avg_beta`) of the batch mean of the mapped w's, as NVlabs' G does.
-    Path-length regularisation is not implemented.
+    Path-length regularisation (`g_path`, off by default; paper config 2 as rosinality's `--path_regularize`) is
+    lazy the same way: every `path_interval`-th step (4) the penalty on a fresh batch `path_batch_shrink` (2) times
+    smaller, times the interval, joins that step's generator loss.
 
     Args:
         style_dim: length of z and w (paper 512).
@@ -62,6 +64,7 @@ class StyleGAN(TranslationModel):
         truncation_cutoff: truncation applies to the first this many layers' styles (None: all; NVlabs
             `truncation_cutoff`).
         mbstd_group / mbstd_features: minibatch standard deviation group size (4) and features (1).
+        path_interval / path_batch_shrink: steps between path-length penalties (4) and the batch shrink (2).
         (and the base-class arguments: image_size (a power of 2, >= 8), in_channels = out_channels, loss_weights,
         seed)
 
@@ -97,16 +100,18 @@ class StyleGAN(TranslationModel):
     input_key = "image"
     # rosinality train.py: the discriminator step, then the generator step, on each batch.
     update_discriminator_first = True
-    default_loss_weights = {"g_adv": 1.0, "d_adv": 1.0, "d_r1": 5.0}
+    default_loss_weights = {"g_adv": 1.0, "g_path": 0.0, "d_adv": 1.0, "d_r1": 5.0}
     not_a_translator = ""
 
     def __init__(self, style_dim=512, mapping_layers=8, mapping_lr_mul=0.01, channel_base=32768, max_channels=512,
                  style_injection="modulated", mixing_prob=0.9, r1_interval=16, ema_decay=0.998, w_avg_decay=0.995,
-                 truncation_cutoff=None, mbstd_group=4, mbstd_features=1, **kwargs):
+                 truncation_cutoff=None, mbstd_group=4, mbstd_features=1, path_interval=4, path_batch_shrink=2,
+                 **kwargs):
         super().__init__(**kwargs)
         check_positive_ints(style_dim=style_dim, mapping_layers=mapping_layers, channel_base=channel_base,
                             max_channels=max_channels, r1_interval=r1_interval, mbstd_group=mbstd_group,
-                            mbstd_features=mbstd_features)
+                            mbstd_features=mbstd_features, path_interval=path_interval,
+                            path_batch_shrink=path_batch_shrink)
         if style_injection not in networks.INJECTIONS:
             raise ConfigError(f"`style_injection` must be one of {list(networks.INJECTIONS)}. "
                               f"Received: style_injection={style_injection!r}", code="bad_value")
@@ -138,6 +143,7 @@ class StyleGAN(TranslationModel):
         self.mixing_prob, self.r1_interval = float(mixing_prob), r1_interval
         self.ema_decay, self.w_avg_decay = float(ema_decay), float(w_avg_decay)
         self.truncation_cutoff, self.mbstd_group, self.mbstd_features = truncation_cutoff, mbstd_group, mbstd_features
+        self.path_interval, self.path_batch_shrink = path_interval, path_batch_shrink
         self.noise_resolutions = networks.noise_resolutions(size, style_injection)
 
         def generator(suffix):
@@ -157,6 +163,8 @@ class StyleGAN(TranslationModel):
             ema.assign(weight)
         self.w_avg = self.add_weight(shape=(style_dim,), initializer="zeros", trainable=False, name="w_avg",
                                      aggregation="mean")
+        self.path_mean = self.add_weight(shape=(), initializer="zeros", trainable=False, name="path_mean",
+                                         aggregation="mean")
         rng = np.random.default_rng(0 if self.seed is None else self.seed)
         self.noise_buffers = [self.add_constant(rng.standard_normal((1, r, r, 1)), f"noise_{k}")
                               for k, r in enumerate(self.noise_resolutions)]
@@ -179,23 +187,28 @@ class StyleGAN(TranslationModel):
         first = layers < ops.cast(ops.reshape(crossover, (-1, 1, 1)), layers.dtype)
         return ops.where(first, w1[:, None, :], w2[:, None, :])
 
-    def generate(self, batch, training):
-        """The training forward pass: fakes from random z's with style mixing and random noise inputs."""
-        size = ops.shape(batch["image"])[0]
-        z1 = self.random_normal((size, self.style_dim))
-        z2 = self.random_normal((size, self.style_dim))
-        w1 = self.mapping(z1, training=training)
-        w2 = self.mapping(z2, training=training)
-        if training:
+    def _random_styles(self, size, training, track_average=False):
+        """Per-layer styles [size, num_latents, style_dim] of random z's with style mixing: with probability
+        `mixing_prob` a sample takes a second z's w from a random crossover layer in [1, num_latents - 1] on."""
+        w1 = self.mapping(self.random_normal((size, self.style_dim)), training=training)
+        w2 = self.mapping(self.random_normal((size, self.style_dim)), training=training)
+        if track_average:
             # Mean aggregation: N replicas' batch means average to the global batch's mean.
             mean = ops.mean(ops.cast(w1, "float32"), axis=0)
             self.w_avg.assign(self.w_avg_decay * self.w_avg + (1.0 - self.w_avg_decay) * mean)
         mixes = self.random_uniform((size,)) < self.mixing_prob
         layer = 1 + ops.cast(ops.floor(self.random_uniform((size,)) * (self.num_latents - 1)), "int32")
         crossover = ops.where(mixes, ops.minimum(layer, self.num_latents - 1), self.num_latents)
-        ws = self.mixed_styles(w1, w2, crossover)
-        noises = [self.random_normal((size, r, r, 1)) for r in self.noise_resolutions]
-        return {"fake": self.synthesis([ws, *noises], training=training)}
+        return self.mixed_styles(w1, w2, crossover)
+
+    def _random_noises(self, size):
+        return [self.random_normal((size, r, r, 1)) for r in self.noise_resolutions]
+
+    def generate(self, batch, training):
+        """The training forward pass: fakes from random z's with style mixing and random noise inputs."""
+        size = ops.shape(batch["image"])[0]
+        ws = self._random_styles(size, training, track_average=training)
+        return {"fake": self.synthesis([ws, *self._random_noises(size)], training=training)}
 
     def discriminator_losses(self, batch, outputs, training=True):
         real = batch["image"]
@@ -224,8 +237,36 @@ class StyleGAN(TranslationModel):
         return ops.mean(ops.sum(ops.square(grad), axis=[1, 2, 3]))
 
     def generator_losses(self, batch, outputs, training=True):
-        return {"g_adv": losses.generator_adversarial(self.discriminator(outputs["fake"], training=training),
-                                                      "vanilla")}
+        values = {"g_adv": losses.generator_adversarial(self.discriminator(outputs["fake"], training=training),
+                                                        "vanilla")}
+        if self.uses("g_path"):
+            size = ops.shape(batch["image"])[0]
+            if training and self.path_interval > 1:
+                due = ops.equal(self.train_steps.value % self.path_interval, 0)
+                values["g_path"] = ops.cond(due, lambda: self.path_interval * self.path_length_penalty(size, True),
+                                            lambda: ops.zeros((), "float32"))
+            else:
+                values["g_path"] = self.path_length_penalty(size, training)
+        return values
+
+    def path_length_penalty(self, batch_size, update):
+        """StyleGAN2's path-length regulariser (rosinality `g_path_regularize`) on a fresh batch of batch_size //
+        `path_batch_shrink` mixed styles: the lengths |J_w^T y| (y ~ N(0, 1) / sqrt(H W) image-space noise, averaged
+        over layers) are pulled towards their running mean (decay 0.01, `path_mean`, updated when `update`)."""
+        size = ops.maximum(batch_size // self.path_batch_shrink, 1)
+        ws = ops.cast(self._random_styles(size, training=True), "float32")
+        noises = self._random_noises(size)
+        with tf.GradientTape() as tape:
+            tape.watch(ws)
+            fake = ops.cast(self.synthesis([ws, *noises], training=True), "float32")
+            pixels = float(self.image_size * self.image_size)
+            total = ops.sum(fake * self.random_normal(ops.shape(fake)) / math.sqrt(pixels))
+        grad = tape.gradient(total, ws)
+        lengths = ops.sqrt(ops.mean(ops.sum(ops.square(grad), axis=2), axis=1))
+        mean = self.path_mean + 0.01 * (ops.mean(lengths) - self.path_mean)
+        if update:
+            self.path_mean.assign(mean)
+        return ops.mean(ops.square(lengths - ops.stop_gradient(mean)))
 
     def train_step(self, data):
         """The base step (D then G, scaling, trackers, skipping), then the EMA generator's update."""
@@ -326,7 +367,8 @@ class StyleGAN(TranslationModel):
                 "max_channels": self.max_channels, "style_injection": self.style_injection,
                 "mixing_prob": self.mixing_prob, "r1_interval": self.r1_interval, "ema_decay": self.ema_decay,
                 "w_avg_decay": self.w_avg_decay, "truncation_cutoff": self.truncation_cutoff,
-                "mbstd_group": self.mbstd_group, "mbstd_features": self.mbstd_features}
+                "mbstd_group": self.mbstd_group, "mbstd_features": self.mbstd_features,
+                "path_interval": self.path_interval, "path_batch_shrink": self.path_batch_shrink}
 
 
 def _check_fraction(arg, value, *, open_low=False, open_high=False, high=1.0):
