@@ -243,16 +243,24 @@ class StyleGAN(TranslationModel):
             size = ops.shape(batch["image"])[0]
             if training and self.path_interval > 1:
                 due = ops.equal(self.train_steps.value % self.path_interval, 0)
-                values["g_path"] = ops.cond(due, lambda: self.path_interval * self.path_length_penalty(size, True),
-                                            lambda: ops.zeros((), "float32"))
+
+                def penalty():
+                    value, mean = self.path_length_penalty(size)
+                    return self.path_interval * value, mean
+
+                value, mean = ops.cond(due, penalty, lambda: (ops.zeros((), "float32"), self.path_mean.value))
             else:
-                values["g_path"] = self.path_length_penalty(size, training)
+                value, mean = self.path_length_penalty(size)
+            if training:
+                # Outside the cond: a mean-aggregated assignment synchronises the replicas.
+                self.path_mean.assign(mean)
+            values["g_path"] = value
         return values
 
-    def path_length_penalty(self, batch_size, update):
+    def path_length_penalty(self, batch_size):
         """StyleGAN2's path-length regulariser (rosinality `g_path_regularize`) on a fresh batch of batch_size //
         `path_batch_shrink` mixed styles: the lengths |J_w^T y| (y ~ N(0, 1) / sqrt(H W) image-space noise, averaged
-        over layers) are pulled towards their running mean (decay 0.01, `path_mean`, updated when `update`)."""
+        over layers) are pulled towards their running mean (decay 0.01). Returns (penalty, updated running mean)."""
         size = ops.maximum(batch_size // self.path_batch_shrink, 1)
         ws = ops.cast(self._random_styles(size, training=True), "float32")
         noises = self._random_noises(size)
@@ -263,10 +271,8 @@ class StyleGAN(TranslationModel):
             total = ops.sum(fake * self.random_normal(ops.shape(fake)) / math.sqrt(pixels))
         grad = tape.gradient(total, ws)
         lengths = ops.sqrt(ops.mean(ops.sum(ops.square(grad), axis=2), axis=1))
-        mean = self.path_mean + 0.01 * (ops.mean(lengths) - self.path_mean)
-        if update:
-            self.path_mean.assign(mean)
-        return ops.mean(ops.square(lengths - ops.stop_gradient(mean)))
+        mean = ops.stop_gradient(self.path_mean + 0.01 * (ops.mean(lengths) - self.path_mean))
+        return ops.mean(ops.square(lengths - mean)), mean
 
     def train_step(self, data):
         """The base step (D then G, scaling, trackers, skipping), then the EMA generator's update."""
