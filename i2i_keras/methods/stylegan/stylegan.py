@@ -101,7 +101,6 @@ class StyleGAN(TranslationModel):
     # rosinality train.py: the discriminator step, then the generator step, on each batch.
     update_discriminator_first = True
     default_loss_weights = {"g_adv": 1.0, "g_path": 0.0, "d_adv": 1.0, "d_r1": 5.0}
-    not_a_translator = ""
 
     def __init__(self, style_dim=512, mapping_layers=8, mapping_lr_mul=0.01, channel_base=32768, max_channels=512,
                  style_injection="modulated", mixing_prob=0.9, r1_interval=16, ema_decay=0.998, w_avg_decay=0.995,
