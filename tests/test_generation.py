@@ -1,0 +1,122 @@
+"""Generation modes (no input image): `TranslationModel.translate(None, mode=...)` and their exported signatures,
+with the tiny stand-in generator of `tests.generation_model`."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from i2i_keras.errors import ConfigError
+from tests.generation_model import LATENT, tiny_generator
+
+GENERATE = {"num_samples": np.int32(3), "seed": np.int64(5), "truncation_psi": np.float32(0.7)}
+MIX = {"seed_coarse": np.int64(1), "seed_fine": np.int64(2), "crossover": np.int32(3),
+       "truncation_psi": np.float32(1.0)}
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_generator()
+
+
+@pytest.fixture(scope="module")
+def exported(model, tmp_path_factory):
+    from i2i_keras.export import export_for_serving, load_exported
+
+    return load_exported(export_for_serving(model, str(tmp_path_factory.mktemp("gen") / "export")))
+
+
+def test_generate_is_a_pure_function_of_its_inputs(model):
+    out = np.asarray(model.translate(None, mode="generate", **GENERATE))
+    assert out.shape == (3, 16, 16, 3) and out.dtype == np.float32
+    assert -1.0 <= out.min() and out.max() <= 1.0
+    np.testing.assert_array_equal(out, np.asarray(model.translate(mode="generate", **GENERATE)))
+    other = np.asarray(model.translate(None, mode="generate", **{**GENERATE, "seed": np.int64(6)}))
+    assert np.abs(other - out).mean() > 1e-3
+    assert np.abs(out[0] - out[1]).mean() > 1e-3  # samples of one seed differ from each other
+    mixed = np.asarray(model.translate(None, mode="mix", **MIX))
+    assert mixed.shape == (1, 16, 16, 3)
+    # crossover = LATENT: every latent entry from the coarse seed, i.e. that seed's first sample.
+    whole = np.asarray(model.translate(None, mode="mix", **{**MIX, "crossover": np.int32(LATENT)}))
+    first = np.asarray(model.translate(None, mode="generate", num_samples=np.int32(1), seed=MIX["seed_coarse"],
+                                       truncation_psi=np.float32(1.0)))
+    np.testing.assert_allclose(whole, first, atol=1e-6)
+    assert np.abs(whole - mixed).mean() > 1e-4
+
+
+def test_generation_mode_argument_errors(model):
+    with pytest.raises(ValueError, match=r"takes no input image.*Received: images of shape \(1, 16, 16, 3\)"):
+        model.translate(np.zeros((1, 16, 16, 3), np.float32), mode="generate", **GENERATE)
+    with pytest.raises(ValueError, match=r"missing=\['truncation_psi'\], unknown=\['alpha'\]"):
+        model.translate(None, mode="generate", num_samples=2, seed=1, alpha=0.5)
+    with pytest.raises(ConfigError, match="'generate'.*cannot be tiled. Received: tile=16") as err:
+        model.translate(None, mode="generate", tile=16, **GENERATE)
+    assert err.value.code == "not_an_image_mode"
+    with pytest.raises(ValueError, match="Unknown translation mode 'sideways'"):
+        model.translate(None, mode="sideways")
+
+
+def test_an_image_mode_given_no_image_says_so():
+    from i2i_keras import build_model
+    from tests.helpers import tiny_config
+
+    pix2pix = build_model(tiny_config("pix2pix"))
+    with pytest.raises(ValueError, match="translates input images.*Received: images=None"):
+        pix2pix.translate(None)
+
+
+def test_metadata_lists_generation_modes_and_no_tiled_ones(model):
+    metadata = model.metadata()
+    assert metadata["modes"] == ["generate", "mix"]
+    assert "tiled_modes" not in metadata
+    assert metadata["generation_modes"] == {
+        "generate": {"inputs": {"num_samples": {"dtype": "int32", "shape": []},
+                                "seed": {"dtype": "int64", "shape": []},
+                                "truncation_psi": {"dtype": "float32", "shape": []}},
+                     "defaults": {"truncation_psi": 1.0}},
+        "mix": {"inputs": {"seed_coarse": {"dtype": "int64", "shape": []}, "seed_fine": {"dtype": "int64", "shape": []},
+                           "crossover": {"dtype": "int32", "shape": []},
+                           "truncation_psi": {"dtype": "float32", "shape": []}},
+                "defaults": {"truncation_psi": 1.0, "crossover": LATENT // 2}}}
+
+
+def test_exported_signatures_equal_translate(model, exported):
+    loaded, metadata = exported
+    assert metadata["generation_modes"] == model.metadata()["generation_modes"]
+    assert "tiled_modes" not in metadata
+    names = set(loaded.signatures)
+    assert {"generate", "generate_bytes", "mix", "mix_bytes", "serving_default", "metadata"} <= names
+    assert not [n for n in names if n.endswith("_tiled")]
+    # serving_default is the first mode's bytes form: scalar inputs, PNGs out.
+    assert set(loaded.signatures["serving_default"].structured_input_signature[1]) == set(GENERATE)
+    for mode, inputs in (("generate", GENERATE), ("mix", MIX)):
+        expected = np.asarray(model.translate(None, mode=mode, **inputs))
+        tensors = {k: tf.constant(v) for k, v in inputs.items()}
+        floats = loaded.signatures[mode](**tensors)["images"].numpy()
+        np.testing.assert_allclose(floats, expected, atol=2e-5, err_msg=mode)
+        pngs = loaded.signatures[mode + "_bytes"](**tensors)["images"].numpy()
+        assert pngs.shape == (expected.shape[0],)
+        quantised = np.round((expected + 1) * 127.5).clip(0, 255)
+        for png, want in zip(pngs, quantised):
+            pixels = tf.io.decode_png(png).numpy()
+            assert pixels.shape == (16, 16, 3) and pixels.dtype == np.uint8
+            assert np.abs(pixels.astype(int) - want).max() <= 1, mode
+    defaults = loaded.signatures["serving_default"](**{k: tf.constant(v) for k, v in GENERATE.items()})["images"]
+    np.testing.assert_array_equal(defaults.numpy(), loaded.signatures["generate_bytes"](
+        **{k: tf.constant(v) for k, v in GENERATE.items()})["images"].numpy())
+
+
+def test_export_refuses_a_generation_mode_with_non_scalar_inputs(model, tmp_path):
+    from i2i_keras.export import export_for_serving
+
+    modes = model.translation_modes()
+    bad = dataclasses.replace(modes["generate"], extra_inputs={**modes["generate"].extra_inputs,
+                                                               "seed": tf.TensorSpec([None], tf.int64)})
+
+    class Vector(type(model)):
+        def translation_modes(self):
+            return {"generate": bad}
+
+    with pytest.raises(ValueError, match=r"generation mode 'generate' must be scalars.*seed shape \[None\]"):
+        export_for_serving(Vector(image_size=16), str(tmp_path / "x"))
