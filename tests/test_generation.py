@@ -2,6 +2,7 @@
 with the tiny stand-in generator of `tests.generation_model`."""
 
 import dataclasses
+import os
 
 import numpy as np
 import pytest
@@ -21,10 +22,36 @@ def model():
 
 
 @pytest.fixture(scope="module")
-def exported(model, tmp_path_factory):
-    from i2i_keras.export import export_for_serving, load_exported
+def run_dir(model, tmp_path_factory):
+    """A training-run-like directory whose `export/` holds the stand-in's export."""
+    from i2i_keras.export import export_for_serving
 
-    return load_exported(export_for_serving(model, str(tmp_path_factory.mktemp("gen") / "export")))
+    run = tmp_path_factory.mktemp("gen_run")
+    export_for_serving(model, str(run / "export"))
+    return str(run)
+
+
+@pytest.fixture(scope="module")
+def exported(run_dir):
+    from i2i_keras.export import load_exported
+
+    return load_exported(os.path.join(run_dir, "export"))
+
+
+def quantised(images):
+    return np.round((np.asarray(images) + 1) * 127.5).clip(0, 255).astype(int)
+
+
+def grid_cells(grid, count, size=16):
+    """The `count` cells of a translate grid, row by row (ceil(sqrt(count)) columns)."""
+    columns = int(np.ceil(np.sqrt(count)))
+    return [grid[(i // columns) * size:(i // columns + 1) * size, (i % columns) * size:(i % columns + 1) * size]
+            for i in range(count)]
+
+
+def read_png(path):
+    with open(path, "rb") as f:
+        return tf.io.decode_png(f.read()).numpy()
 
 
 def test_generate_is_a_pure_function_of_its_inputs(model):
@@ -97,8 +124,7 @@ def test_exported_signatures_equal_translate(model, exported):
         np.testing.assert_allclose(floats, expected, atol=2e-5, err_msg=mode)
         pngs = loaded.signatures[mode + "_bytes"](**tensors)["images"].numpy()
         assert pngs.shape == (expected.shape[0],)
-        quantised = np.round((expected + 1) * 127.5).clip(0, 255)
-        for png, want in zip(pngs, quantised):
+        for png, want in zip(pngs, quantised(expected)):
             pixels = tf.io.decode_png(png).numpy()
             assert pixels.shape == (16, 16, 3) and pixels.dtype == np.uint8
             assert np.abs(pixels.astype(int) - want).max() <= 1, mode
@@ -120,3 +146,64 @@ def test_export_refuses_a_generation_mode_with_non_scalar_inputs(model, tmp_path
 
     with pytest.raises(ValueError, match=r"generation mode 'generate' must be scalars.*seed shape \[None\]"):
         export_for_serving(Vector(image_size=16), str(tmp_path / "x"))
+
+
+# ----------------------------------------------------------------------------------------------- translate CLI
+
+
+def _error_lines(capsys):
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return [line for line in err.splitlines() if line.startswith("error:")]
+
+
+def test_translate_cli_writes_a_grid_or_one_png_per_sample(model, run_dir, tmp_path, capsys):
+    from i2i_keras.translate import main
+
+    export = os.path.join(run_dir, "export")
+    args = ["--model", export, "--num-samples", "8", "--seed", "1", "--truncation-psi", "0.7"]
+    assert main(args + ["--output", str(tmp_path / "grid.png")]) == 0
+    grid = read_png(tmp_path / "grid.png")
+    assert grid.shape == (48, 48, 3)  # 3 x 3 cells of 16 px, the ninth black
+    expected = quantised(model.translate(None, mode="generate", num_samples=np.int32(8), seed=np.int64(1),
+                                         truncation_psi=np.float32(0.7)))
+    for cell, want in zip(grid_cells(grid, 8), expected):
+        assert np.abs(cell.astype(int) - want).max() <= 1
+    assert grid[32:, 32:].max() == 0
+    # A directory (here a run directory as --model, the default mode): one PNG per sample, the grid's cells.
+    assert main(["--model", run_dir, *args[2:], "--output", str(tmp_path / "samples")]) == 0
+    files = sorted(os.listdir(tmp_path / "samples"))
+    assert files == [f"generate_{i}.png" for i in range(8)]
+    for i, cell in enumerate(grid_cells(grid, 8)):
+        np.testing.assert_array_equal(read_png(tmp_path / "samples" / f"generate_{i}.png"), cell)
+    # mix: the model's default crossover (metadata) when --crossover is left out, truncation 1 by default.
+    for flags, crossover in (([], LATENT // 2), (["--crossover", "3"], 3)):
+        out = str(tmp_path / f"mix{crossover}.png")
+        assert main(["--model", export, "--mode", "mix", "--seed-coarse", "1", "--seed-fine", "2", *flags,
+                     "--output", out]) == 0
+        want = quantised(model.translate(None, mode="mix", **{**MIX, "crossover": np.int32(crossover)}))[0]
+        assert np.abs(read_png(out).astype(int) - want).max() <= 1
+    # No seed: a random one, printed so the run can be repeated.
+    capsys.readouterr()
+    assert main(["--model", export, "--num-samples", "2", "--output", str(tmp_path / "random.png")]) == 0
+    assert "seed " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flags, named, message", [
+    (["--input", "IN"], "--input", "takes no input image"),
+    (["--reference", "IN"], "--reference", "does not take reference"),
+    (["--seed-coarse", "3"], "--seed-coarse 3", "does not take seed_coarse"),
+    (["--mode", "mix", "--seed-coarse", "1", "--num-samples", "2"], "--num-samples 2", "does not take num_samples"),
+    (["--tile", "16"], "--tile 16", "cannot be tiled"),
+    (["--num-samples", "0"], "--num-samples 0", "must be >= 1"),
+])
+def test_translate_cli_generation_flag_errors_are_one_line(run_dir, tmp_path, capsys, flags, named, message):
+    from i2i_keras.translate import main
+
+    source = tmp_path / "in.png"
+    source.write_bytes(tf.io.encode_png(np.zeros((16, 16, 3), np.uint8)).numpy())
+    flags = [str(source) if f == "IN" else f for f in flags]
+    assert main(["--model", run_dir, *flags, "--output", str(tmp_path / "o.png")]) == 2
+    lines = _error_lines(capsys)
+    assert len(lines) == 1 and named in lines[0] and message in lines[0], lines
+    assert not (tmp_path / "o.png").exists()

@@ -115,6 +115,11 @@ class ServedModel:
         specs.pop(IMAGES_KEY, None)
         return specs
 
+    def generates(self, mode: Optional[str] = None) -> bool:
+        """True for a generation mode: its signature takes no images, only scalar inputs (`num_samples`, `seed`,
+        ...), and returns [N] PNGs."""
+        return IMAGES_KEY not in self.signature(mode).structured_input_signature[1]
+
     def returns_several(self, mode: Optional[str] = None) -> bool:
         """True when the mode returns several images per input ([batch, n] PNGs)."""
         return self.signature(mode).structured_outputs[IMAGES_KEY].shape.rank == 2
