@@ -183,6 +183,11 @@ def test_translate_cli_writes_a_grid_or_one_png_per_sample(model, run_dir, tmp_p
                      "--output", out]) == 0
         want = quantised(model.translate(None, mode="mix", **{**MIX, "crossover": np.int32(crossover)}))[0]
         assert np.abs(read_png(out).astype(int) - want).max() <= 1
+    capsys.readouterr()
+    assert main(["--model", export, "--list-modes"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert len(listed) == 2 and all(line.endswith("[generation: no input image]") for line in listed)
+    assert listed[0].startswith("generate  (extra inputs: ") and "seed int64 []" in listed[0]
     # No seed: a random one, printed so the run can be repeated.
     capsys.readouterr()
     assert main(["--model", export, "--num-samples", "2", "--output", str(tmp_path / "random.png")]) == 0
@@ -207,3 +212,31 @@ def test_translate_cli_generation_flag_errors_are_one_line(run_dir, tmp_path, ca
     lines = _error_lines(capsys)
     assert len(lines) == 1 and named in lines[0] and message in lines[0], lines
     assert not (tmp_path / "o.png").exists()
+
+
+# ----------------------------------------------------------------------------------------------- shared method suite
+
+
+def test_the_shared_method_suite_checks_generation_modes(model, tmp_path):
+    """The checks tests/methods/test_methods.py runs on every registered method, on a generator."""
+    from tests.methods.method_helpers import check_export_parity, check_translate_modes
+
+    check_translate_modes(model)
+    _, metadata = check_export_parity(model, str(tmp_path / "export"))
+    assert "tiled_modes" not in metadata
+
+
+def test_the_generation_check_catches_a_generator_that_ignores_its_seed(model):
+    from tests.methods.method_helpers import check_generation_mode
+
+    modes = model.translation_modes()
+
+    class SeedBlind(type(model)):
+        def translation_modes(self):
+            generate = modes["generate"]
+            return {"generate": dataclasses.replace(
+                generate, fn=lambda num_samples, seed, truncation_psi: generate.fn(num_samples, 0, truncation_psi))}
+
+    blind = SeedBlind(image_size=16)
+    with pytest.raises(AssertionError, match="changing seed changes nothing"):
+        check_generation_mode(blind, "generate")

@@ -89,6 +89,8 @@ def run_evaluation(model: ServedModel, records: Iterable[Mapping[str, Any]], thr
             baseline_report = {"path": baseline_path, "method": baseline.method, "mode": baseline.mode,
                                "metrics": baseline_metrics}
     evaluator.samples = candidate_samples
+    # A metric that does not apply to the model (a generator has no input to compare with) is not thresholded.
+    thresholds = {name: spec for name, spec in thresholds.items() if name not in evaluator.not_applicable}
     blessed, checks = check_blessing(values, thresholds, baseline_metrics, directions=kind.metrics)
     report = {
         "model": model.path,
