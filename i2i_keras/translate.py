@@ -282,7 +282,9 @@ def grid_shape(count: int) -> tuple:
 
 
 def png_grid(pngs: list) -> bytes:
-    """Same-size PNGs -> one PNG of them in a `grid_shape` grid, row by row (cells left over are black)."""
+    """Same-size PNGs -> one PNG of them in a `grid_shape` grid, row by row (cells left over are black). The
+    serving client writes the same grid (`serving/png_grid.py`, without TensorFlow: `serving` never imports this
+    library; tests/serving/test_client_generation.py checks the two give the same pixels)."""
     import numpy as np
     import tensorflow as tf
 

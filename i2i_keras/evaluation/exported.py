@@ -206,12 +206,8 @@ class ServedModel:
         outputs = []
         for call, start in enumerate(range(0, int(count), self.batch_size)):
             size = min(self.batch_size, int(count) - start)
-            try:
-                result = self.signature(mode)(**fixed, **{NUM_SAMPLES: tf.constant(size, specs[NUM_SAMPLES].dtype),
-                                                          SEED: tf.constant(int(seed) + call, specs[SEED].dtype)})
-            except (tf.errors.InvalidArgumentError, TypeError, ValueError) as err:
-                raise RequestError(f"{self.version_dir}: mode {mode!r} rejected the request "
-                                   f"({type(err).__name__}: {first_line(err)})", code="translation_failed") from None
+            result = self._call(mode, {**fixed, NUM_SAMPLES: tf.constant(size, specs[NUM_SAMPLES].dtype),
+                                       SEED: tf.constant(int(seed) + call, specs[SEED].dtype)})
             outputs += list(result[IMAGES_KEY].numpy())
             if self.progress is not None:
                 self.progress(len(outputs), int(count))
@@ -224,19 +220,13 @@ class ServedModel:
                   "num_samples": tf.constant(int(num_samples), dtype=specs["num_samples"].dtype)}
         if "seed" in specs:
             kwargs["seed"] = tf.constant(int(seed), dtype=specs["seed"].dtype)
-        try:
-            result = self.signature(mode)(**kwargs)
-        except (tf.errors.InvalidArgumentError, TypeError, ValueError) as err:
-            raise RequestError(f"{self.version_dir}: mode {mode!r} rejected the request "
-                               f"({type(err).__name__}: {first_line(err)})", code="translation_failed") from None
-        return list(result[IMAGES_KEY].numpy()[0])
+        return list(self._call(mode, kwargs)[IMAGES_KEY].numpy()[0])
 
     def translate(self, encoded: Iterable[bytes], extra: Optional[np.ndarray] = None,
                   extra_name: Optional[str] = None) -> list:
         """Encoded images -> the served PNG bytes of the current mode, `batch_size` at a time (`extra`: the value
         of input `extra_name`, one row per image)."""
         encoded = list(encoded)
-        signature = self.signature()
         specs = self.extra_specs()
         if extra is not None and extra_name not in specs:
             raise RequestError(f"{extra_name}: mode {self.mode!r} has no such input; its extra inputs: "
@@ -247,15 +237,18 @@ class ServedModel:
             if extra is not None:
                 kwargs[extra_name] = tf.constant(np.asarray(extra)[start:start + self.batch_size],
                                                  dtype=specs[extra_name].dtype)
-            try:
-                result = signature(**kwargs)
-            except (tf.errors.InvalidArgumentError, TypeError, ValueError) as err:
-                raise RequestError(f"{self.version_dir}: mode {self.mode!r} rejected the request "
-                                   f"({type(err).__name__}: {first_line(err)})", code="translation_failed") from None
-            outputs += list(result[IMAGES_KEY].numpy())
+            outputs += list(self._call(self.mode, kwargs)[IMAGES_KEY].numpy())
             if self.progress is not None:
                 self.progress(len(outputs), len(encoded))
         return outputs
+
+    def _call(self, mode: str, kwargs: dict) -> dict:
+        """The outputs of mode `mode`'s bytes signature on `kwargs`; a rejected request is a RequestError."""
+        try:
+            return self.signature(mode)(**kwargs)
+        except (tf.errors.InvalidArgumentError, TypeError, ValueError) as err:
+            raise RequestError(f"{self.version_dir}: mode {mode!r} rejected the request "
+                               f"({type(err).__name__}: {first_line(err)})", code="translation_failed") from None
 
 
 def output_scale_of(metadata: dict, where: str = "export") -> int:
