@@ -62,3 +62,16 @@ def test_a_generator_is_evaluated_on_samples_without_input_metrics(generator_exp
     assert [c["metric"] for c in report["checks"] if c["check"] != "valid"] == ["fd_vgg16"]
     # Samples from a fixed seed: the baseline (the same export) scores exactly the same.
     assert report["baseline"]["metrics"]["fd_vgg16"] == metrics["fd_vgg16"]
+
+
+def test_the_evaluate_cli_reports_a_generators_samples(generator_export, tmp_path, vgg16_offline):
+    from i2i_keras.data import kinds
+    from i2i_keras.evaluate import main
+
+    _, path = generator_export
+    out = str(tmp_path / "report")
+    assert main(["--model", path, "--baseline", path, "--data", kinds.get("single").default_data,
+                 "--max-examples", "3", "--output", out, "--quiet"]) == 0
+    with open(f"{out}/report.html") as f:
+        page = f.read()
+    assert "<th>sample</th><th>baseline output</th>" in page and page.count("<img") == 6
