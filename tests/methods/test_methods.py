@@ -60,27 +60,6 @@ def test_config_round_trip(method):
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_fit_moves_weights_with_finite_losses_and_evaluate(method):
-    cfg, model = _build(method)
-    ds = model_batches(model).repeat()
-    g_before = [v.numpy().copy() for v in model.generator_variables()]
-    d_before = [v.numpy().copy() for v in model.discriminator_variables()]
-    history = model.fit(ds, steps_per_epoch=3, epochs=1, verbose=0).history
-    expected = {n for n, w in model.loss_weights.items() if w} | {"g_total"}
-    expected |= {"d_total"} if model.has_discriminator_terms() else set()
-    assert set(history) == expected
-    assert all(np.isfinite(v[-1]) for v in history.values())
-    assert any(np.abs(a - v.numpy()).max() > 0 for a, v in zip(g_before, model.generator_variables()))
-    if model.has_discriminator_terms():  # supervised methods (EDSR, SRCNN) have none
-        assert any(np.abs(a - v.numpy()).max() > 0 for a, v in zip(d_before, model.discriminator_variables()))
-    _check_optimizer_steps(model, 3)
-    results = model.evaluate(model_batches(model, count=2), return_dict=True, verbose=0)
-    assert np.isfinite(results["g_total"])
-    if model.paired_metrics:
-        assert 0 < results["psnr"] < 100 and -1 <= results["ssim"] <= 1
-
-
-@pytest.mark.parametrize("method", METHODS)
 def test_translate_shape_dtype_range_any_size(method):
     _, model = _build(method)
     _skip_unless_translator(model)
@@ -98,24 +77,42 @@ def test_export_parity_for_every_mode(method, tmp_path):
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_keras_file_round_trip_then_train_on(method, tmp_path):
+def test_fit_moves_weights_evaluate_then_keras_file_round_trip_and_train_on(method, tmp_path):
+    """One model through fit (finite losses, every weighted term logged, weights of both networks moved, optimizer
+    steps counted), evaluate, a .keras round trip (same outputs, weights and optimizer state) and more training:
+    one test, so each method's training step is traced once for all of it."""
     _, model = _build(method, DETERMINISTIC.get(method, []))
     ds = model_batches(model).repeat()
-    model.fit(ds, steps_per_epoch=2, epochs=1, verbose=0)
+    g_before = [v.numpy().copy() for v in model.generator_variables()]
+    d_before = [v.numpy().copy() for v in model.discriminator_variables()]
+    history = model.fit(ds, steps_per_epoch=3, epochs=1, verbose=0).history
+    expected = {n for n, w in model.loss_weights.items() if w} | {"g_total"}
+    expected |= {"d_total"} if model.has_discriminator_terms() else set()
+    assert set(history) == expected
+    assert all(np.isfinite(v[-1]) for v in history.values())
+    assert any(np.abs(a - v.numpy()).max() > 0 for a, v in zip(g_before, model.generator_variables()))
+    if model.has_discriminator_terms():  # supervised methods (EDSR, SRCNN) have none
+        assert any(np.abs(a - v.numpy()).max() > 0 for a, v in zip(d_before, model.discriminator_variables()))
+    _check_optimizer_steps(model, 3)
+    results = model.evaluate(model_batches(model, count=2), return_dict=True, verbose=0)
+    assert np.isfinite(results["g_total"])
+    if model.paired_metrics:
+        assert 0 < results["psnr"] < 100 and -1 <= results["ssim"] <= 1
+
     path = str(tmp_path / "m.keras")
     model.save(path)
     loaded = keras.saving.load_model(path)
     images = next(iter(model_batches(model)))[model.input_key]
     for mode in model.translation_modes():
         np.testing.assert_allclose(run_mode(loaded, mode, images), run_mode(model, mode, images), atol=1e-6)
-    _check_optimizer_steps(loaded, 2)
+    _check_optimizer_steps(loaded, 3)
     for a, b in zip(loaded.weights, model.weights):  # the non-translators' state (nst's image) too
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
     if loaded.d_optimizer is not None:
         for a, b in zip(loaded.d_optimizer.variables, model.d_optimizer.variables):
             np.testing.assert_allclose(a.numpy(), b.numpy())
     loaded.fit(ds, steps_per_epoch=1, epochs=1, verbose=0)
-    assert int(loaded.optimizer.iterations.numpy()) == 3
+    assert int(loaded.optimizer.iterations.numpy()) == 4
 
 
 def _one_sgd_step(method, strategy, batch):
