@@ -456,6 +456,21 @@ def section_ingest(args, work):
             continue
         out[mode] = {"seconds": answer["seconds"], "process_s": round(seconds, 1), "written": answer["written"],
                      "rejected": answer["rejected"], "images_per_s": round(answer["written"] / answer["seconds"], 1)}
+    # What one worker does per example (read, validate, decode, re-encode: `encode_candidate`), timed in-process:
+    # the part of a Beam run that grows with the folder. The rest of a run's seconds is the pipeline's fixed cost.
+    try:
+        per_example, _, _ = child(["encode", data], timeout=600)
+    except RuntimeError as e:
+        out["per_example"] = {"error": str(e)}
+        return out
+    out["per_example"] = per_example
+    workers = os.cpu_count() or 1
+    for mode in modes:
+        if "seconds" in out[mode]:
+            share = workers if mode == "multi_processing" else 1
+            variable = out[mode]["written"] * per_example["ms"] / 1000.0 / share
+            out[mode]["fixed_s"] = round(max(out[mode]["seconds"] - variable, 0.0), 1)
+            out[mode]["images_per_s_beyond_fixed"] = round(1000.0 * share / per_example["ms"], 1)
     return out
 
 
@@ -617,6 +632,23 @@ def child_ingest(data, target, mode):
     return {"seconds": round(seconds, 2), "written": written, "rejected": report["rejected"]["count"]}
 
 
+def child_encode(data):
+    """Median ms per example of `encode_candidate` (what a Beam worker does per element) over the folder's
+    candidates, after one warm-up call."""
+    import numpy as np
+
+    from i2i_keras.data import ingestion, kinds
+
+    candidates = ingestion.plan_folder(data, kinds.get("paired")).candidates
+    ingestion.encode_candidate(candidates[0])
+    times = []
+    for candidate in candidates:
+        start = time.perf_counter()
+        ingestion.encode_candidate(candidate)
+        times.append(1000.0 * (time.perf_counter() - start))
+    return {"examples": len(candidates), "ms": round(float(np.median(times)), 2)}
+
+
 def proc_status_mib(field):
     """A memory field of /proc/self/status (VmRSS, VmHWM) in MiB, or None where there is no /proc."""
     try:
@@ -670,7 +702,7 @@ def child_validate(folder):
     return {"seconds": round(seconds, 3), "images_per_s": round(len(shapes) / seconds, 1)}
 
 
-CHILDREN = {"cli": lambda a: child_cli(a), "fit": lambda a: child_fit(a), "ingest": lambda a: child_ingest(*a), "memory": lambda a: child_memory(*a),
+CHILDREN = {"cli": lambda a: child_cli(a), "fit": lambda a: child_fit(a), "ingest": lambda a: child_ingest(*a), "encode": lambda a: child_encode(*a), "memory": lambda a: child_memory(*a),
             "validate": lambda a: child_validate(*a)}
 
 

@@ -28,6 +28,11 @@ image input (`TranslationMode.image_inputs`, e.g. `reference`) is float [batch, 
 encoded bytes [batch] in the bytes signature. A multi-output mode (`multiple_outputs`, e.g. `a2b_sample`) returns
 float [batch, N, H, W, C] and PNG bytes [batch, N].
 
+A generation mode (`TranslationMode.takes_images` False: an unconditional generator's `generate` / `mix`) takes no
+image: `<m>` maps its scalar inputs (`num_samples` int32, `seed` int64, `truncation_psi` float32, ...) to
+`{"images": float32 [N, H, W, C]}` and `<m>_bytes` maps them to `{"images": tf.string [N]}`, 8-bit PNGs of the same
+images; it has no tiled signature. The metadata's `generation_modes` gives each one's inputs and client defaults.
+
 The first mode's bytes signature is also `serving_default`. A `metadata` signature without inputs returns the
 model's `metadata()` as constants (plus the whole dict as JSON in `metadata_json`), and the same dict is written to
 `<version>/assets.extra/i2i_metadata.json`, which clients read without running the graph (TF Serving ignores
@@ -264,12 +269,29 @@ def _checked_modes(model) -> dict:
             if not isinstance(spec, tf.TensorSpec):
                 raise ValueError(f"Extra input {key!r} of mode {name!r} must be a tf.TensorSpec. "
                                  f"Received: extra_inputs[{key!r}]={spec!r}")
+        if not getattr(mode, "takes_images", True):
+            _check_generation_mode(name, mode, extras)
         for key in getattr(mode, "image_inputs", ()) or ():
             spec = extras.get(key)
             if spec is None or spec.shape.rank != 4 or spec.shape[-1] is None or not spec.dtype.is_floating:
                 raise ValueError(f"Image input {key!r} of mode {name!r} must be an extra input with a float "
                                  f"[batch, height, width, channels] spec. Received: {key}={spec!r}")
     return modes
+
+
+def _check_generation_mode(name: str, mode, extras: dict) -> None:
+    """A generation mode's signatures take scalar inputs alone and return one image per generated sample."""
+    from i2i_keras.methods.base import IMAGES_OUTPUT
+
+    if mode.image_inputs or mode.multiple_outputs or getattr(mode, "output", IMAGES_OUTPUT) != IMAGES_OUTPUT:
+        raise ValueError(f"Generation mode {name!r} (takes_images=False) takes scalar inputs and returns images "
+                         f"[N, H, W, C]. Received: image_inputs={mode.image_inputs}, multiple_outputs="
+                         f"{mode.multiple_outputs}, output={mode.output!r}")
+    not_scalar = {key: spec.shape.as_list() if spec.shape.rank is not None else None
+                  for key, spec in extras.items() if spec.shape.rank != 0}
+    if not_scalar:
+        raise ValueError(f"The inputs of generation mode {name!r} must be scalars (shape []). Received: "
+                         f"{', '.join(f'{k} shape {v}' for k, v in not_scalar.items())}")
 
 
 def _check_class_names(modes: dict, metadata: dict) -> None:
@@ -444,6 +466,23 @@ def _tiled_bytes_endpoint(model, mode_name: str, extra_specs: dict, image_inputs
     return serve
 
 
+def _generation_endpoints(model, mode_name: str, names: list) -> tuple:
+    """The `<mode>` and `<mode>_bytes` signatures of a generation mode: its scalar inputs -> float images
+    [N, H, W, C] in [-1, 1], or their 8-bit PNGs [N]."""
+
+    def generated(inputs):
+        return tf.cast(model.translate(None, mode=mode_name, **dict(zip(names, inputs))), tf.float32)
+
+    def as_floats(*inputs):
+        return {IMAGES_KEY: generated(inputs)}
+
+    def as_pngs(*inputs):
+        return {IMAGES_KEY: tf.map_fn(lambda x: tf.io.encode_png(transforms.to_uint8(x)), generated(inputs),
+                                      fn_output_signature=tf.TensorSpec([], tf.string))}
+
+    return as_floats, as_pngs
+
+
 def _classify_float_endpoint(model, mode_name: str, extra_names: list):
     def serve(images, *extras):
         out = model.translate(images, mode=mode_name, **dict(zip(extra_names, extras)))
@@ -515,6 +554,11 @@ def _build_archive(model, modes: dict, metadata: dict, tiled: bool = True) -> ke
         # Extra images travel encoded in the bytes signature, like `images`.
         bytes_extras = {key: (tf.TensorSpec([None], tf.string, name=key) if key in image_inputs else spec)
                         for key, spec in extras.items()}
+        if not getattr(mode, "takes_images", True):  # a generation mode: scalar inputs, no tiled form
+            as_floats, as_pngs = _generation_endpoints(model, name, list(extras))
+            endpoints.append(archive.add_endpoint(name + BYTES_SUFFIX, as_pngs, input_signature=list(extras.values())))
+            endpoints.append(archive.add_endpoint(name, as_floats, input_signature=list(extras.values())))
+            continue
         if getattr(mode, "output", None) == PROBABILITIES_KEY:
             endpoints.append(archive.add_endpoint(
                 name + BYTES_SUFFIX, _classify_bytes_endpoint(model, name, bytes_extras, channels,

@@ -70,9 +70,10 @@ DEFAULT_OVERLAP = 32
 
 
 def tiled_modes(modes: dict) -> list:
-    """The modes that tile: those returning images (metadata `tiled_modes`; each has a `<mode>_bytes_tiled`
-    signature in an export)."""
-    return [name for name, mode in modes.items() if getattr(mode, "output", "images") == "images"]
+    """The modes that tile: those translating images into images (metadata `tiled_modes`; each has a
+    `<mode>_bytes_tiled` signature in an export). Generation modes, without an input image, do not."""
+    return [name for name, mode in modes.items()
+            if getattr(mode, "output", "images") == "images" and getattr(mode, "takes_images", True)]
 
 
 def default_overlap(tile: int) -> int:

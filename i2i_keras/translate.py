@@ -22,6 +22,15 @@ an error, as is a missing input the mode needs. Modes with several outputs per i
 `<name>_1.png`, ... next to where `<name>.png` would go. A multi-domain model given no `--target-domain` translates
 to every domain and writes `<name>_<domain>.png` for each. Any other extra input: `--extra NAME=JSON`.
 
+Generation modes (an unconditional generator's `generate` and `mix`, metadata `generation_modes`) take no
+`--input`: `--num-samples N --seed S [--truncation-psi P]` (`generate`), `--seed-coarse A --seed-fine B
+[--crossover K] [--truncation-psi P]` (`mix`) call the mode's `<mode>_bytes` signature with those scalars alone, and
+the samples are written as one grid PNG (ceil(sqrt(N)) columns, row by row) when `--output` is a .png file, or as
+`<mode>_0.png`, `<mode>_1.png`, ... into the `--output` directory otherwise. Inputs left out take the model's
+defaults (metadata), seeds a random one (printed). The same inputs give the same images as
+`model.translate(None, mode=..., ...)` in Python and a served model. `--model` may also be a training run directory
+(its `export/`).
+
 `--tile T [--overlap O]` translates each image in overlapping tiles of T input pixels (the `<mode>_bytes_tiled`
 signature; `i2i_keras.tiling`): memory is bounded by the tile, so a large photo goes through a model that could not
 hold it whole, and the tiles are blended without seams. T must be a multiple of the model's size_multiple and O at
@@ -37,6 +46,9 @@ Examples:
     python -m i2i_keras.translate --model exports/cats2dogs --mode a2b_reference --reference dog.jpg \
         --input cat.jpg --output cat_as_that_dog.png
     python -m i2i_keras.translate --model exports/edsr_x4 --tile 256 --overlap 32 --input photo.jpg --output x4.png
+    python -m i2i_keras.translate --model exports/faces_gan --num-samples 8 --seed 1 --output grid.png
+    python -m i2i_keras.translate --model runs/faces_gan --mode mix --seed-coarse 1 --seed-fine 2 --crossover 4 \
+        --output mixes/                                                      # mixes/mix_0.png
 """
 
 from __future__ import annotations
@@ -68,15 +80,25 @@ def build_parser() -> argparse.ArgumentParser:
         description="Translate images with an exported i2i_keras SavedModel (through its <mode>_bytes signature).")
     parser.add_argument("--model", required=True,
                         help="export base directory (highest version is used) or one version directory")
-    parser.add_argument("--input", help="image file, or a directory of images (.png, .jpg, .jpeg, .bmp, .gif)")
+    parser.add_argument("--input", help="image file, or a directory of images (.png, .jpg, .jpeg, .bmp, .gif); "
+                                        "not for generation modes, which take no input image")
     parser.add_argument("--output", help="output .png file (or existing directory) for a file input; output "
-                                         "directory for a directory input (created if missing)")
+                                         "directory for a directory input (created if missing); generation "
+                                         "modes: a .png file gets one grid of the samples, a directory one PNG "
+                                         "per sample")
     parser.add_argument("--mode", help="translation mode (default: the model's first mode); see --list-modes")
     parser.add_argument("--target-domain", help="domain to translate to, by index or name (multi-domain models; "
                                                 "--list-modes shows the names)")
     parser.add_argument("--num-samples", type=int, help="number of styles per image for *_sample / *_interpolate "
                                                          "modes (default 4)")
-    parser.add_argument("--seed", type=int, help="seed of the random styles (default: random, printed)")
+    parser.add_argument("--seed", type=int, help="seed of the random styles or generated samples (default: "
+                                                  "random, printed)")
+    parser.add_argument("--truncation-psi", type=float, help="truncation towards the average style of generation "
+                                                            "modes (1: none; default: the model's, else 1)")
+    parser.add_argument("--seed-coarse", type=int, help="seed of the coarse styles of a style-mixing mode (mix)")
+    parser.add_argument("--seed-fine", type=int, help="seed of the fine styles of a style-mixing mode (mix)")
+    parser.add_argument("--crossover", type=int, help="first layer taking the fine styles (mix; default: the "
+                                                      "model's)")
     parser.add_argument("--reference", help="style reference image for *_reference modes")
     parser.add_argument("--extra", action="append", default=[], metavar="NAME=JSON",
                         help="value of an extra input of the mode (e.g. --extra target_label=[0,1,0]); repeatable")
@@ -97,8 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[list] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not args.list_modes and (args.input is None or args.output is None):
-        parser.error("--input and --output are required (unless --list-modes is given)")
+    if not args.list_modes and args.output is None:
+        parser.error("--output is required (unless --list-modes is given); --input too, except for generation "
+                     "modes")
     if args.max_pixels < 0:
         parser.error("--max-pixels must be >= 0 (0: no limit)")
     if args.overlap is not None and args.tile is None:
@@ -112,13 +135,10 @@ def main(argv: Optional[list] = None) -> int:
 def _run(args) -> int:
     from i2i_keras.errors import RequestError
     from i2i_keras.evaluation.exported import ServedModel
-    from i2i_keras.evaluation.exported import resolve_export
 
-    try:
-        version_dir = resolve_export(args.model)
-    except RequestError as err:
-        raise CliError(f"--model {args.model}", _strip_path(err, args.model), code=err.code) from None
-    jobs = [] if args.list_modes else _plan(args.input, args.output, args.overwrite, args.max_pixels)
+    version_dir = _resolve_model(args.model)
+    planned = not args.list_modes and args.input is not None
+    jobs = _plan(args.input, args.output, args.overwrite, args.max_pixels) if planned else []
 
     try:
         served = ServedModel(version_dir)
@@ -132,11 +152,16 @@ def _run(args) -> int:
             extras = served.extra_specs(name)
             note = "" if not extras else "  (extra inputs: " + ", ".join(
                 f"{k} {v.dtype.name} {v.shape.as_list()}" for k, v in extras.items()) + ")"
-            print(name + note)
+            print(name + note + ("  [generation: no input image]" if served.generates(name) else ""))
         return 0
     mode = args.mode or modes[0]
     if mode not in modes:
         raise CliError(f"--mode {mode}", f"unknown mode; available: {', '.join(modes)}", code="unknown_mode")
+    if served.generates(mode):
+        return _generate(args, served, mode)
+    if not planned:
+        raise CliError("--input", f"mode {mode!r} translates images: give --input (an image file or a directory)",
+                       code="missing_input")
     signature = served.signature(mode)
     if "images" not in signature.structured_outputs:
         # A classification mode (domain-adaptation methods' `classify`) answers probabilities, not images.
@@ -179,6 +204,98 @@ def _run(args) -> int:
             _write_atomic(target, png, args.overwrite)
             print(f"{source} -> {target}")
     return 0
+
+
+def _resolve_model(path: str) -> str:
+    """The version directory of `--model`: an export (base path or version) or a training run directory, whose
+    export is `<run>/export`."""
+    from i2i_keras.evaluation.exported import resolve_export
+
+    try:
+        return resolve_export(path)
+    except RequestError as err:
+        run_export = storage.join(path, "export")
+        if err.code == "not_a_saved_model" and storage.isdir(run_export):
+            return _resolve_model(run_export)
+        raise CliError(f"--model {path}", _strip_path(err, path), code=err.code) from None
+
+
+# ----------------------------------------------------------------------------------------------- generation
+
+
+def _generate(args, served, mode: str) -> int:
+    """A generation mode (no input image): its `<mode>_bytes` signature called with the flags' scalar inputs;
+    the samples go into one grid PNG (`--output` a .png file) or one PNG each, `<mode>_<i>.png`, into the
+    `--output` directory."""
+    if args.input is not None:
+        raise CliError(f"--input {args.input}", f"mode {mode!r} generates images from its inputs and takes no "
+                       f"input image; leave --input out", code="unexpected_input")
+    if args.tile is not None:
+        raise CliError(f"--tile {args.tile}", f"mode {mode!r} generates whole images without an input image: it "
+                       f"cannot be tiled", code="not_an_image_mode")
+    specs = served.extra_specs(mode)
+    extras = _parse_extras(args.extra, specs, mode, require_all=False)
+    extras.update(_option_extras(args, {k: v for k, v in specs.items() if k not in extras}, specs, mode,
+                                 served.metadata))
+    missing = sorted(set(specs) - set(extras))
+    if missing:
+        raise CliError("--extra", f"mode {mode!r} needs the inputs {missing} (pass --extra NAME=JSON)")
+    to_grid = args.output.lower().endswith(".png") and not storage.isdir(args.output)
+    if to_grid:
+        _check_target(args.output, args.overwrite)
+    elif storage.exists(args.output) and not storage.isdir(args.output):
+        raise CliError(args.output, "output must be a .png file (one grid) or a directory (one PNG per sample)",
+                       code="bad_output_name")
+    import tensorflow as tf
+
+    try:
+        pngs = list(served.signature(mode)(**extras)["images"].numpy())
+    except tf.errors.InvalidArgumentError as err:
+        raise CliError(f"--mode {mode}", f"the model rejected the inputs ({_graph_reason(err)})",
+                       code="generation_failed") from None
+    if to_grid:
+        _write_atomic(args.output, png_grid(pngs), args.overwrite)
+        print(f"{mode}: {len(pngs)} images -> {args.output}")
+        return 0
+    targets = [storage.join(args.output, f"{mode}_{i}.png") for i in range(len(pngs))]
+    for target in targets:  # every file checked before the first is written
+        _check_target(target, args.overwrite)
+    for target, png in zip(targets, pngs):
+        _write_atomic(target, png, args.overwrite)
+        print(f"{mode} -> {target}")
+    return 0
+
+
+def _check_target(target: str, overwrite: bool) -> None:
+    if storage.isdir(target):
+        raise CliError(target, "output path is a directory", code="output_is_directory")
+    if storage.exists(target) and not overwrite:
+        raise CliError(target, "output file exists (use --overwrite to replace it)", code="output_exists")
+
+
+def grid_shape(count: int) -> tuple:
+    """(rows, columns) of a grid of `count` images: ceil(sqrt(count)) columns, filled row by row."""
+    import math
+
+    columns = max(1, math.ceil(math.sqrt(count)))
+    return max(1, math.ceil(count / columns)), columns
+
+
+def png_grid(pngs: list) -> bytes:
+    """Same-size PNGs -> one PNG of them in a `grid_shape` grid, row by row (cells left over are black). The
+    serving client writes the same grid (`serving/png_grid.py`, without TensorFlow: `serving` never imports this
+    library; tests/serving/test_client_generation.py checks the two give the same pixels)."""
+    import numpy as np
+    import tensorflow as tf
+
+    images = [tf.io.decode_png(data).numpy() for data in pngs]
+    rows, columns = grid_shape(len(images))
+    height, width, channels = images[0].shape
+    grid = np.zeros((rows * height, columns * width, channels), images[0].dtype)
+    for index, image in enumerate(images):
+        row, column = divmod(index, columns)
+        grid[row * height:(row + 1) * height, column * width:(column + 1) * width] = image
+    return tf.io.encode_png(grid).numpy()
 
 
 def _tiled_signature(served, mode: str, tile: int, overlap: Optional[int]) -> tuple:
@@ -225,6 +342,10 @@ from i2i_keras.methods.base import NUM_SAMPLES as _NUM_SAMPLES  # noqa: E402  (t
 from i2i_keras.methods.base import REFERENCE as _REFERENCE  # noqa: E402
 from i2i_keras.methods.base import SEED as _SEED  # noqa: E402
 from i2i_keras.methods.base import TARGET_DOMAIN as _TARGET_DOMAIN  # noqa: E402
+from i2i_keras.methods.base import CROSSOVER as _CROSSOVER  # noqa: E402
+from i2i_keras.methods.base import SEED_COARSE as _SEED_COARSE  # noqa: E402
+from i2i_keras.methods.base import SEED_FINE as _SEED_FINE  # noqa: E402
+from i2i_keras.methods.base import TRUNCATION_PSI as _TRUNCATION_PSI  # noqa: E402
 
 
 def _domain_index(value: str, metadata: dict) -> int:
@@ -250,7 +371,10 @@ def _option_extras(args, specs: dict, all_specs: dict, mode: str, metadata: dict
     import tensorflow as tf
 
     given = {_TARGET_DOMAIN: ("--target-domain", args.target_domain), _NUM_SAMPLES: ("--num-samples", args.num_samples),
-             _SEED: ("--seed", args.seed), _REFERENCE: ("--reference", args.reference)}
+             _SEED: ("--seed", args.seed), _REFERENCE: ("--reference", args.reference),
+             _TRUNCATION_PSI: ("--truncation-psi", args.truncation_psi),
+             _SEED_COARSE: ("--seed-coarse", args.seed_coarse), _SEED_FINE: ("--seed-fine", args.seed_fine),
+             _CROSSOVER: ("--crossover", args.crossover)}
     for name, (flag, value) in given.items():
         if value is not None and name not in all_specs:
             raise CliError(f"{flag} {value}", f"mode {mode!r} does not take {name} (its extra inputs: "
@@ -264,12 +388,19 @@ def _option_extras(args, specs: dict, all_specs: dict, mode: str, metadata: dict
         if count < 1:
             raise CliError(f"--num-samples {count}", "must be >= 1")
         values[_NUM_SAMPLES] = tf.constant(count, specs[_NUM_SAMPLES].dtype)
-    if _SEED in specs:
-        seed = args.seed
-        if seed is None:
-            seed = int(np.random.default_rng().integers(0, 2**31 - 1))
-            print(f"seed {seed} (pass --seed {seed} to repeat these styles)")
-        values[_SEED] = tf.constant(seed, specs[_SEED].dtype)
+    for name in (_SEED, _SEED_COARSE, _SEED_FINE):
+        if name in specs:
+            flag, seed = given[name]
+            if seed is None:
+                seed = int(np.random.default_rng().integers(0, 2**31 - 1))
+                print(f"{name} {seed} (pass {flag} {seed} to repeat these outputs)")
+            values[name] = tf.constant(seed, specs[name].dtype)
+    # Generation modes: the model's defaults (metadata `generation_modes`) for what the flags leave out.
+    defaults = ((metadata.get("generation_modes") or {}).get(mode) or {}).get("defaults") or {}
+    for name in (_TRUNCATION_PSI, _CROSSOVER):
+        value = given[name][1] if given[name][1] is not None else defaults.get(name)
+        if name in specs and value is not None:
+            values[name] = tf.constant(value, specs[name].dtype)
     if _REFERENCE in specs and args.reference is not None:
         values[_REFERENCE] = tf.constant([_read(args.reference, args.max_pixels)])
     # A missing target domain means "every domain" (see _run).

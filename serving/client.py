@@ -14,6 +14,16 @@ Extra inputs of the i2i_keras serving contract and their CLI flags:
 | `seed` | int64 scalar | `--seed S` |
 | `reference` | string [batch]: encoded style reference image (one per image, or one for all) | `--reference ref.png` |
 | `tile`, `overlap` | int32 scalars of the `<signature>_tiled` signatures (large images) | `--tile T --overlap O` |
+| `truncation_psi` | float32 scalar (generation modes; 1 = no truncation) | `--truncation-psi P` |
+| `seed_coarse`, `seed_fine` | int64 scalars (style mixing: `mix`) | `--seed-coarse A --seed-fine B` |
+| `crossover` | int32 scalar (style mixing: first layer taking the fine styles) | `--crossover K` |
+
+A generation signature (an unconditional generator's `generate_bytes` / `mix_bytes`; `serving_default` when it is
+the model's first mode) takes those scalars alone and no `images`: the client then runs without `--input`, fills the
+inputs the flags leave out from the export's metadata defaults (`metadata` signature, `generation_modes`), and
+writes the samples as one grid PNG when `--output` is a .png file (ceil(sqrt(N)) columns, row by row, as the
+translate CLI), or as `<mode>_0.png`, `<mode>_1.png`, ... into the `--output` directory (`<mode>`: `--mode`, else
+the signature's name without `_bytes`).
 
 CLI (exit status 0 on success; a failure of the input, the server or the connection, i.e. a ClientError, prints one
 line `error: ...` on stderr and exits with status 2; any other exception is a defect and keeps its traceback):
@@ -25,6 +35,9 @@ line `error: ...` on stderr and exits with status 2; any other exception is a de
     python -m serving.client --server localhost:8500 --model edsr --tile 256 --overlap 32 --input big.jpg \\
         --output big_x4.png     # calls serving_default_tiled: tiles blended without seams, memory bounded by the tile
     python -m serving.client --server localhost:8500 --model digits --classify --input digit.png
+    python -m serving.client --server localhost:8500 --model faces_gan --num-samples 8 --seed 1 --output grid.png
+    python -m serving.client --rest --server localhost:8501 --model faces_gan --mode mix --seed-coarse 1 \
+        --seed-fine 2 --crossover 4 --output mixes/           # writes mixes/mix_0.png
         # prints the top 3 classes, one "<class>\t<probability>" line each (--top K for more)
 When the signature's output has a samples dimension (`--num-samples`), the files are numbered `<stem>_<i>.png`
 even for one sample; otherwise `--output` is written as given. Parent directories are created; an existing file is
@@ -39,6 +52,8 @@ scalar inputs (`num_samples`, `seed`) that the row format cannot. The REST path 
 Python API:
     pngs = predict_grpc("localhost:8500", "i2i", [open("in.png", "rb").read()])              # -> [png_bytes]
     grid = predict_rest("localhost:8501", "styles", [data], extra={"num_samples": 3, "seed": 7})  # -> [[png, ...]]
+    pngs = predict_grpc("localhost:8500", "faces_gan", None, "generate_bytes",
+                        extra={"num_samples": 8, "seed": 1, "truncation_psi": 0.7})            # -> [png] * 8
 """
 
 from __future__ import annotations
@@ -74,8 +89,9 @@ from .common import (
 from .errors import ClientError, run_cli
 
 __all__ = ["CLASSIFY_SIGNATURE", "DEFAULT_SIGNATURE", "IMAGES", "INPUT_FLAGS", "ClientError", "InputSpec",
-           "build_parser", "classify_grpc", "classify_rest", "grpc_signature_inputs", "main", "predict_grpc",
-           "predict_rest", "prepare_inputs", "rest_signature_inputs"]
+           "build_parser", "classify_grpc", "classify_rest", "generation_defaults", "grpc_signature_inputs",
+           "is_generation_signature", "main", "model_metadata", "predict_grpc", "predict_rest", "prepare_inputs",
+           "rest_signature_inputs"]
 
 # The classification contract (`i2i_keras.export`): `<mode>_bytes` of a classification mode answers
 # `probabilities` [batch, K] and `classes` [batch, K] (the name of each probability).
@@ -85,10 +101,16 @@ CLASSES = "classes"
 
 # CLI flag of each standard input of the i2i_keras serving contract, named in error messages.
 INPUT_FLAGS = {IMAGES: "--input", "target_domain": "--target-domain", "num_samples": "--num-samples",
-               "seed": "--seed", "reference": "--reference", "tile": "--tile", "overlap": "--overlap"}
+               "seed": "--seed", "reference": "--reference", "tile": "--tile", "overlap": "--overlap",
+               "truncation_psi": "--truncation-psi", "seed_coarse": "--seed-coarse", "seed_fine": "--seed-fine",
+               "crossover": "--crossover"}
 # Tiled inference (`i2i_keras.tiling`): the signature `<signature>_tiled` (e.g. `a2b_bytes_tiled`,
 # `serving_default_tiled`) takes the same inputs plus int32 scalars `tile` and `overlap` (input pixels).
 TILED_SUFFIX = "_tiled"
+BYTES_SUFFIX = "_bytes"
+# The export's `metadata` signature (no inputs) and its output holding the whole metadata as JSON.
+METADATA_SIGNATURE = "metadata"
+METADATA_JSON = "metadata_json"
 # A gRPC status or HTTP status of a failed call -> the ClientError code (others: "server_error").
 _GRPC_CODES = {"UNAVAILABLE": "connection_failed", "DEADLINE_EXCEEDED": "timeout", "NOT_FOUND": "not_found",
                "INVALID_ARGUMENT": "bad_request", "FAILED_PRECONDITION": "unknown_signature"}
@@ -136,15 +158,29 @@ def _numeric_array(name: str, value: Any, spec: InputSpec) -> np.ndarray:
     return raw.astype(target)
 
 
-def prepare_inputs(specs: Mapping[str, InputSpec], images: Sequence[bytes], extra: Optional[Mapping[str, Any]],
-                   signature: str) -> dict:
+def is_generation_signature(specs: Mapping[str, InputSpec]) -> bool:
+    """A generation signature (an unconditional generator's `<mode>_bytes`, e.g. `generate_bytes`) takes scalar
+    inputs alone (`num_samples`, `seed`, `truncation_psi`, ...), no images, and answers [N] PNGs."""
+    return bool(specs) and IMAGES not in specs and all(spec.shape == () for spec in specs.values())
+
+
+def prepare_inputs(specs: Mapping[str, InputSpec], images: Optional[Sequence[bytes]],
+                   extra: Optional[Mapping[str, Any]], signature: str) -> dict:
     """The arrays to send: `images` plus `extra`, checked against the signature's declared inputs.
 
     A per-image input (first dimension of any size in the signature) given as one value is repeated for every
-    image. Raises ClientError naming the input (and its CLI flag) when one is missing, not accepted, or of the
-    wrong type or shape.
+    image. A generation signature (`is_generation_signature`) takes `extra` alone and no images. Raises
+    ClientError naming the input (and its CLI flag) when one is missing, not accepted, or of the wrong type or
+    shape.
     """
     names = ", ".join(sorted(specs)) or "none"
+    images = list(images or [])
+    if is_generation_signature(specs):
+        if images:
+            raise ClientError(f"signature {signature!r} generates images from its inputs ({names}) and takes no "
+                              f"input image{_flag(IMAGES)}; received {len(images)} image(s)",
+                              code="unexpected_input")
+        return _extra_arrays(specs, extra, signature, 0)
     if IMAGES not in specs:
         raise ClientError(f"signature {signature!r} has no {IMAGES!r} input (its inputs: {names}); this client "
                           f"sends encoded images to a <mode>_bytes signature", code="unsupported_signature")
@@ -153,7 +189,15 @@ def prepare_inputs(specs: Mapping[str, InputSpec], images: Sequence[bytes], extr
                           f"{shape_text(specs[IMAGES].shape)}, not as encoded images; use a <mode>_bytes signature "
                           f"(the default serving_default is one)", code="unsupported_signature")
     if not images:
-        raise ClientError("no images to send", code="bad_input")
+        raise ClientError(f"signature {signature!r} translates images: no images to send{_flag(IMAGES)}",
+                          code="bad_input")
+    return {IMAGES: _bytes_array(IMAGES, images), **_extra_arrays(specs, extra, signature, len(images))}
+
+
+def _extra_arrays(specs: Mapping[str, InputSpec], extra: Optional[Mapping[str, Any]], signature: str,
+                  count: int) -> dict:
+    """The checked arrays of the inputs besides `images` (`count` images: per-image inputs need that many rows)."""
+    names = ", ".join(sorted(specs)) or "none"
     extra = dict(extra or {})
     for name in extra:
         if name not in specs or name == IMAGES:
@@ -163,7 +207,7 @@ def prepare_inputs(specs: Mapping[str, InputSpec], images: Sequence[bytes], extr
         if name != IMAGES and name not in extra:
             raise ClientError(f"signature {signature!r} requires the input {name!r}{_flag(name)}, which was not "
                               f"given", code="missing_input")
-    arrays = {IMAGES: _bytes_array(IMAGES, list(images))}
+    arrays = {}
     for name, value in extra.items():
         spec = specs[name]
         if spec.dtype not in NUMPY_TYPES:
@@ -171,15 +215,15 @@ def prepare_inputs(specs: Mapping[str, InputSpec], images: Sequence[bytes], extr
                               code="unsupported_signature")
         array = _bytes_array(name, value) if spec.dtype == "DT_STRING" else _numeric_array(name, value, spec)
         if spec.shape and spec.shape[0] < 0 and array.ndim == len(spec.shape) - 1:
-            array = np.repeat(array[None], len(images), axis=0)  # one value for every image
+            array = np.repeat(array[None], count, axis=0)  # one value for every image
         arrays[name] = array
     for name, array in arrays.items():
         shape = specs[name].shape
         if not shape_fits(shape, array.shape):
             raise ClientError(f"input {name!r}{_flag(name)} of signature {signature!r} has the shape "
                               f"{shape_text(shape)}; received {list(array.shape)}", code="bad_input")
-        if shape and shape[0] < 0 and array.shape[0] != len(images):
-            raise ClientError(f"input {name!r}{_flag(name)} needs one value per image ({len(images)}); received "
+        if shape and shape[0] < 0 and array.shape[0] != count:
+            raise ClientError(f"input {name!r}{_flag(name)} needs one value per image ({count}); received "
                               f"{array.shape[0]}", code="bad_input")
     return arrays
 
@@ -233,13 +277,14 @@ def grpc_signature_inputs(stub, model: str, signature: str, timeout: float, vers
             for name, info in signature_def.inputs.items()}
 
 
-def predict_grpc(server: str, model: str, images: Sequence[bytes], signature: str = DEFAULT_SIGNATURE,
+def predict_grpc(server: str, model: str, images: Optional[Sequence[bytes]], signature: str = DEFAULT_SIGNATURE,
                  extra: Optional[Mapping[str, Any]] = None, timeout: float = 30.0,
                  version: Optional[int] = None) -> list:
     """Translates encoded images through PredictionService.Predict on `server` ("host:port").
 
     Returns:
-        one PNG (bytes) per image, or one list of PNGs per image when the output has a samples dimension.
+        one PNG (bytes) per image, or one list of PNGs per image when the output has a samples dimension; for a
+        generation signature (`images` None, the scalar inputs in `extra`), the generated PNGs.
     Raises:
         ClientError: bad inputs for the signature, or the server's error status ("CODE: message").
     """
@@ -250,9 +295,11 @@ def predict_grpc(server: str, model: str, images: Sequence[bytes], signature: st
     return _images_from_array(outputs[IMAGES], f"signature {signature!r}")
 
 
-def _grpc_outputs(server: str, model: str, images: Sequence[bytes], signature: str,
-                  extra: Optional[Mapping[str, Any]], timeout: float, version: Optional[int]) -> dict:
-    """output name -> numpy array of one PredictionService.Predict call."""
+def _grpc_outputs(server: str, model: str, images: Optional[Sequence[bytes]], signature: str,
+                  extra: Optional[Mapping[str, Any]], timeout: float, version: Optional[int],
+                  prepare=prepare_inputs) -> dict:
+    """output name -> numpy array of one PredictionService.Predict call (`prepare` makes the request's arrays
+    from the signature's inputs, `images` and `extra`)."""
     import grpc
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
@@ -261,7 +308,7 @@ def _grpc_outputs(server: str, model: str, images: Sequence[bytes], signature: s
         with grpc.insecure_channel(server, options=GRPC_MESSAGE_OPTIONS) as channel:
             stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
             specs = grpc_signature_inputs(stub, model, signature, timeout, version)
-            arrays = prepare_inputs(specs, images, extra, signature)
+            arrays = prepare(specs, images, extra, signature)
             request = predict_pb2.PredictRequest()
             _grpc_model_spec(request.model_spec, model, version, signature)
             for name, array in arrays.items():
@@ -386,7 +433,7 @@ def _from_json_string(value: Any, where: str) -> bytes:
                       f"{type(value).__name__}", code="bad_response")
 
 
-def predict_rest(server: str, model: str, images: Sequence[bytes], signature: str = DEFAULT_SIGNATURE,
+def predict_rest(server: str, model: str, images: Optional[Sequence[bytes]], signature: str = DEFAULT_SIGNATURE,
                  extra: Optional[Mapping[str, Any]] = None, timeout: float = 30.0,
                  version: Optional[int] = None) -> list:
     """`predict_grpc` over TF Serving's REST API; `server` is "host:port" of the REST port (or an http:// URL)."""
@@ -404,11 +451,12 @@ def predict_rest(server: str, model: str, images: Sequence[bytes], signature: st
             for item in outputs]
 
 
-def _rest_outputs(server: str, model: str, images: Sequence[bytes], signature: str,
-                  extra: Optional[Mapping[str, Any]], timeout: float, version: Optional[int]) -> Any:
+def _rest_outputs(server: str, model: str, images: Optional[Sequence[bytes]], signature: str,
+                  extra: Optional[Mapping[str, Any]], timeout: float, version: Optional[int],
+                  prepare=prepare_inputs) -> Any:
     """The `outputs` of one REST predict call (a dict by name when the signature has several)."""
     specs = rest_signature_inputs(server, model, signature, timeout, version)
-    arrays = prepare_inputs(specs, images, extra, signature)
+    arrays = prepare(specs, images, extra, signature)
     url = _model_url(server, model, version) + ":predict"
     body = {"signature_name": signature, "inputs": {name: _to_json(array) for name, array in arrays.items()}}
     try:
@@ -416,6 +464,44 @@ def _rest_outputs(server: str, model: str, images: Sequence[bytes], signature: s
     except (ValueError, KeyError, TypeError) as err:
         raise ClientError(f"{url}: not a TF Serving predict answer ({type(err).__name__}: {err})",
                           code="bad_response") from None
+
+
+# ----------------------------------------------------------------------------------------------- metadata
+
+
+def _no_inputs(specs, images, extra, signature) -> dict:
+    if specs:
+        raise ClientError(f"signature {signature!r} takes inputs {sorted(specs)}; it is not an i2i_keras metadata "
+                          f"signature", code="bad_response")
+    return {}
+
+
+def model_metadata(server: str, model: str, rest: bool = False, timeout: float = 30.0,
+                   version: Optional[int] = None) -> dict:
+    """The export's i2i_keras metadata (modes, `generation_modes` with their inputs' defaults, ...): the JSON of
+    its `metadata` signature, which takes no inputs."""
+    where = f"model {model!r} signature {METADATA_SIGNATURE!r}"
+    if rest:
+        outputs = _rest_outputs(server, model, None, METADATA_SIGNATURE, None, timeout, version, _no_inputs)
+        value = outputs.get(METADATA_JSON) if isinstance(outputs, dict) else None
+        text = None if value is None else _from_json_string(value, where)
+    else:
+        outputs = _grpc_outputs(server, model, None, METADATA_SIGNATURE, None, timeout, version, _no_inputs)
+        text = outputs[METADATA_JSON].item() if METADATA_JSON in outputs else None
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        raise ClientError(f"{where}: no {METADATA_JSON!r} JSON output; was the model exported by "
+                          f"i2i_keras.export?", code="bad_response") from None
+
+
+def generation_defaults(metadata: Mapping[str, Any], signature: str) -> dict:
+    """The input defaults (metadata `generation_modes`) of the generation mode that `signature` calls:
+    `<mode>_bytes`, or the first mode for `serving_default`; {} when it is not a generation mode."""
+    modes = list(metadata.get("modes") or [])
+    mode = modes[0] if signature == DEFAULT_SIGNATURE and modes else signature[:-len(BYTES_SUFFIX)] \
+        if signature.endswith(BYTES_SUFFIX) else signature
+    return dict(((metadata.get("generation_modes") or {}).get(mode) or {}).get("defaults") or {})
 
 
 # ----------------------------------------------------------------------------------------------- CLI
@@ -432,10 +518,12 @@ def build_parser() -> argparse.ArgumentParser:
                      description="Translate an image with an i2i_keras model served by TF Serving (gRPC or REST).")
     parser.add_argument("--server", required=True, help="HOST:PORT of the gRPC port (with --rest: the REST port)")
     parser.add_argument("--model", required=True, help="served model name")
-    parser.add_argument("--input", required=True, help=f"image file to translate ({IMAGE_FORMATS})")
+    parser.add_argument("--input", help=f"image file to translate ({IMAGE_FORMATS}); not for generation "
+                                        f"signatures, which take no image")
     parser.add_argument("--output",
-                        help="output .png file; with several samples per image: <stem>_0.png, <stem>_1.png, ... "
-                             "(required unless --classify)")
+                        help="output .png file; with several samples per image: <stem>_0.png, <stem>_1.png, ...; "
+                             "generation signatures: a .png file gets one grid of the samples, a directory one PNG "
+                             "per sample (required unless --classify)")
     parser.add_argument("--classify", action="store_true",
                         help=f"classify the image with a classification signature (default {CLASSIFY_SIGNATURE}) "
                              f"and print the top classes with their probabilities")
@@ -443,10 +531,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rest", action="store_true", help="use TF Serving's REST API instead of gRPC")
     parser.add_argument("--signature", help=f"signature to call (default {DEFAULT_SIGNATURE})")
     parser.add_argument("--direction", choices=("a2b", "b2a"), help="call the <direction>_bytes signature")
+    parser.add_argument("--mode", help="call the <mode>_bytes signature (e.g. generate, mix)")
     parser.add_argument("--target-domain", type=int, help="target domain index (input target_domain)")
     parser.add_argument("--num-samples", type=int, help="outputs per image (input num_samples)")
     parser.add_argument("--seed", type=int, help="random seed of sampled styles (input seed)")
     parser.add_argument("--reference", help="style reference image file (input reference)")
+    parser.add_argument("--truncation-psi", type=float, help="truncation towards the average style of generation "
+                                                            "signatures (input truncation_psi; default: the "
+                                                            "model's)")
+    parser.add_argument("--seed-coarse", type=int, help="seed of the coarse styles of a mix (input seed_coarse)")
+    parser.add_argument("--seed-fine", type=int, help="seed of the fine styles of a mix (input seed_fine)")
+    parser.add_argument("--crossover", type=int, help="first layer taking the fine styles of a mix (input "
+                                                      "crossover; default: the model's)")
     parser.add_argument("--tile", type=int, help="tile size in input pixels: calls the <signature>_tiled signature "
                                                   "(memory bounded by the tile; 0: the whole image)")
     parser.add_argument("--overlap", type=int, help="overlap of neighbouring tiles in input pixels (default: 32, at "
@@ -494,6 +590,7 @@ def main(argv: Optional[list] = None) -> int:
 def _classify(args: argparse.Namespace) -> int:
     """Prints the `--top` classes of the image, one `<class>\t<probability>` line each, most probable first."""
     unused = [flag for flag, value in (("--output", args.output), ("--direction", args.direction),
+                                       ("--mode", args.mode), *_generation_flags(args),
                                        ("--target-domain", args.target_domain), ("--num-samples", args.num_samples),
                                        ("--seed", args.seed), ("--reference", args.reference),
                                        ("--tile", args.tile), ("--overlap", args.overlap)) if value is not None]
@@ -502,6 +599,8 @@ def _classify(args: argparse.Namespace) -> int:
                           code="bad_argument")
     if args.top < 1:
         raise ClientError(f"--top must be at least 1; received --top {args.top}", code="bad_argument")
+    if args.input is None:
+        raise ClientError("--classify needs --input (the image to classify)", code="bad_argument")
     images = [_read_file(args.input, INPUT_FLAGS[IMAGES])]
     classify = classify_rest if args.rest else classify_grpc
     ranked = classify(args.server, args.model, images, args.signature or CLASSIFY_SIGNATURE, args.timeout,
@@ -511,13 +610,23 @@ def _classify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _generation_flags(args: argparse.Namespace) -> list:
+    return [("--truncation-psi", args.truncation_psi), ("--seed-coarse", args.seed_coarse),
+            ("--seed-fine", args.seed_fine), ("--crossover", args.crossover)]
+
+
 def _translate(args: argparse.Namespace) -> int:
     if args.output is None:
         raise ClientError("--output is required (a .png file) unless --classify is given", code="bad_argument")
-    if args.signature and args.direction:
-        raise ClientError(f"give --signature or --direction, not both; received --signature {args.signature} "
-                          f"--direction {args.direction}", code="bad_argument")
-    signature = f"{args.direction}_bytes" if args.direction else (args.signature or DEFAULT_SIGNATURE)
+    chosen = [f"{flag} {value}" for flag, value in (("--signature", args.signature), ("--direction", args.direction),
+                                                    ("--mode", args.mode)) if value]
+    if len(chosen) > 1:
+        raise ClientError(f"give one of --signature, --direction and --mode; received {' '.join(chosen)}",
+                          code="bad_argument")
+    mode = args.direction or args.mode
+    signature = f"{mode}{BYTES_SUFFIX}" if mode else (args.signature or DEFAULT_SIGNATURE)
+    if args.input is None:
+        return _generate(args, signature)
     if args.overlap is not None and args.tile is None:
         raise ClientError(f"--overlap needs --tile; received --overlap {args.overlap}", code="bad_argument")
     if args.tile is not None and (args.tile < 0 or (args.overlap is not None and args.overlap < 0)):
@@ -528,9 +637,7 @@ def _translate(args: argparse.Namespace) -> int:
         raise ClientError(f"--output {args.output}: outputs are PNG images; give a file name ending in .png",
                           code="bad_argument")
     images = [_read_file(args.input, INPUT_FLAGS[IMAGES])]
-    extra = {name: value for name, value in (("target_domain", args.target_domain),
-                                             ("num_samples", args.num_samples), ("seed", args.seed))
-             if value is not None}
+    extra = _scalar_inputs(args)
     if args.reference is not None:
         extra["reference"] = _read_file(args.reference, INPUT_FLAGS["reference"])
     if args.tile is not None:
@@ -545,6 +652,52 @@ def _translate(args: argparse.Namespace) -> int:
     else:
         targets = [(args.output, result)]
     for path, png in targets:
+        _write_file(path, png)
+        print(path)
+    return 0
+
+
+def _scalar_inputs(args: argparse.Namespace) -> dict:
+    """The flags' values of the contract's scalar and per-image number inputs, by input name."""
+    given = (("target_domain", args.target_domain), ("num_samples", args.num_samples), ("seed", args.seed),
+             ("truncation_psi", args.truncation_psi), ("seed_coarse", args.seed_coarse),
+             ("seed_fine", args.seed_fine), ("crossover", args.crossover))
+    return {name: value for name, value in given if value is not None}
+
+
+def _generate(args: argparse.Namespace, signature: str) -> int:
+    """A generation signature (no --input): the flags' scalar inputs, the model's defaults (metadata) for the
+    others; the samples as one grid PNG (`--output` a .png file) or `<mode>_<i>.png` files in the `--output`
+    directory, `<mode>` from --mode or the signature's name."""
+    from .png_grid import png_grid
+
+    unused = [flag for flag, value in (("--reference", args.reference), ("--tile", args.tile),
+                                       ("--overlap", args.overlap)) if value is not None]
+    if unused:
+        raise ClientError(f"without --input the client calls a generation signature, which takes scalar inputs "
+                          f"alone; received {', '.join(unused)} (give --input to translate an image)",
+                          code="bad_argument")
+    to_grid = args.output.lower().endswith(".png") and not os.path.isdir(args.output)
+    if not to_grid and os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise ClientError(f"--output {args.output}: give a .png file (one grid) or a directory (one PNG per "
+                          f"sample)", code="bad_argument")
+    extra = _scalar_inputs(args)
+    try:
+        metadata = model_metadata(args.server, args.model, args.rest, args.timeout, args.model_version)
+    except ClientError as err:
+        if err.code != "unknown_signature":
+            raise
+        metadata = {}  # not an i2i_keras export: no defaults
+    extra = {**generation_defaults(metadata, signature), **extra}
+    predict = predict_rest if args.rest else predict_grpc
+    pngs = predict(args.server, args.model, None, signature, extra, args.timeout, args.model_version)
+    if to_grid:
+        _write_file(args.output, png_grid(pngs, f"signature {signature!r}"))
+        print(args.output)
+        return 0
+    stem = args.mode or (signature[:-len(BYTES_SUFFIX)] if signature.endswith(BYTES_SUFFIX) else signature)
+    for i, png in enumerate(pngs):
+        path = os.path.join(args.output, f"{stem}_{i}.png")
         _write_file(path, png)
         print(path)
     return 0

@@ -36,14 +36,16 @@ def model_batches(model, batch=2, count=4, seed=0):
 
 
 def mode_inputs(model, mode, images, num_samples=3, seed=1):
-    """Example values for the extra inputs of `mode` (standard names from i2i_keras.methods.base)."""
+    """Example values for the extra inputs of `mode` (standard names from i2i_keras.methods.base); `images` may be
+    None for a generation mode (no input image)."""
     import numpy as np
 
     from i2i_keras.methods import base
 
     values = {}
-    batch = images.shape[0]
-    for name, spec in model.translation_modes()[mode].extra_inputs.items():
+    batch = None if images is None else images.shape[0]
+    spec_of_mode = model.translation_modes()[mode]
+    for name, spec in spec_of_mode.extra_inputs.items():
         if name == base.TARGET_DOMAIN:
             values[name] = np.arange(batch, dtype="int32") % model.num_domains
         elif name == base.TARGET_LABELS:
@@ -56,9 +58,23 @@ def mode_inputs(model, mode, images, num_samples=3, seed=1):
             values[name] = np.flip(np.asarray(images), axis=1).copy()
         elif name == base.ALPHA:
             values[name] = np.float32(0.5)
+        elif name == base.TRUNCATION_PSI:
+            values[name] = np.float32(0.7)
+        elif name in (base.SEED_COARSE, base.SEED_FINE):
+            values[name] = np.int64(seed if name == base.SEED_COARSE else seed + 1)
+        elif name == base.CROSSOVER:
+            values[name] = np.int32(spec_of_mode.defaults.get(name, 1))
         else:
             raise ValueError(f"no example value for extra input {name!r} of mode {mode!r}")
     return values
+
+
+def run_mode(model, mode, images, **inputs):
+    """`model.translate` of `mode` with `mode_inputs` (overridden by `inputs`): on `images` for an image mode, on
+    no image for a generation mode."""
+    spec = model.translation_modes()[mode]
+    values = {**mode_inputs(model, mode, images if spec.takes_images else None), **inputs}
+    return model.translate(images if spec.takes_images else None, mode=mode, **values)
 
 
 def assert_learns_unpaired_translation(model, train, test, steps):

@@ -400,3 +400,10 @@ def test_pixel_limit_and_undecodable_formats_are_refused_before_decoding(exporte
     with pytest.raises(RequestError) as info:
         translate._read(str(renamed))
     assert info.value.code == "unsupported_format"
+
+
+def test_an_image_mode_needs_input(exported, tmp_path, capsys):
+    assert main(["--model", exported[1], "--output", str(tmp_path / "o.png")]) == 2
+    lines = _error_lines(capsys)
+    assert len(lines) == 1 and "--input" in lines[0] and "mode 'a2b' translates images" in lines[0], lines
+    assert not (tmp_path / "o.png").exists()

@@ -87,6 +87,12 @@ class CandidateRejected(Exception):
         self.record = record
 
 
+# zlib level of the PNGs ingestion writes (the halves of AB images; other files keep their own bytes). Re-encoding
+# is most of an AB example's ingestion cost: on the embedded 128 px photos level 1 encodes in 1.15 ms vs 4.99 ms at
+# the default level (6) for 6% larger files (31.1 vs 29.2 kB); decoding speed does not depend on the level.
+PNG_COMPRESSION = 1
+
+
 def _decode_keep_depth(data: bytes) -> np.ndarray:
     """Pixels of an encoded image with its own channel count and bit depth (16-bit PNGs stay 16-bit)."""
     is_png16 = data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 24 and data[24] == 16
@@ -137,8 +143,8 @@ def encode_candidate(c: Candidate, min_size: int = 1, max_pixels: int = files.DE
                                            f"source and target side by side, two halves of equal width"))
         _check_size(c.paths[0], h, w // 2, min_size, "AB half")
         pixels = _decode_keep_depth(data)
-        return {schema.SOURCE: schema.encode_png(pixels[:, : w // 2]),
-                schema.TARGET: schema.encode_png(pixels[:, w // 2:]),
+        return {schema.SOURCE: schema.encode_png(pixels[:, : w // 2], PNG_COMPRESSION),
+                schema.TARGET: schema.encode_png(pixels[:, w // 2:], PNG_COMPRESSION),
                 schema.HEIGHT: h, schema.WIDTH: w // 2, schema.CHANNELS: ch}
     if c.kind == "pair":
         (src, s_shape), (tgt, t_shape) = (_read_checked(p, max_pixels) for p in c.paths)

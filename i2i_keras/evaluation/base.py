@@ -130,6 +130,9 @@ class Evaluator:
                                   f"{list(self.metric_names)}", code="unknown_metric")
         self.selected = None if metrics is None else set(metrics)
         self.skipped: dict = {}
+        # Metrics that do not apply to an evaluated model (a generator's input-relative metrics) -> why; their
+        # thresholds are not checked (`report.run_evaluation`).
+        self.not_applicable: dict = {}
         self.samples: list = []  # rows of (label, [PNG bytes]) of the last `metrics` call, for reports
         self.judge = judge
         if isinstance(max_examples, bool) or not isinstance(max_examples, (int, np.integer)) or max_examples < 1:
@@ -181,6 +184,12 @@ class Evaluator:
         for name in names:
             if self.wants(name):
                 self.skipped[name] = " ".join(str(reason).split())
+
+    def not_for_this_model(self, names: Iterable[str], reason: str) -> None:
+        """Records that the selected metrics among `names` do not apply to the evaluated model (None, reason in
+        `skipped` and `not_applicable`)."""
+        self.skip(names, reason)
+        self.not_applicable.update({name: self.skipped[name] for name in names if name in self.skipped})
 
     def selected_values(self, values: Mapping[str, Any]) -> dict:
         """The selected metrics of `values` (None for those it lacks: skipped ones)."""

@@ -21,7 +21,10 @@ of up to `KID_SUBSET_SIZE`) between the outputs and the real images, on ``vgg16_
   eval images, and content preservation: ``ssim_to_input``, ``l1_to_input`` and ``lpips_to_input`` of each output
   against its input (the output resized to the input's size, bilinear with antialiasing, when the sizes differ;
   SSIM only on images of at least 11 px, LPIPS of at least 16). Reference: the distances between the two halves of
-  the real images (when there are at least 4).
+  the real images (when there are at least 4). An unconditional generator (its first mode a generation mode, no
+  input image) gives as many samples as there are eval images (`ServedModel.generate`, from the evaluation seed),
+  scored on the distances alone; the content metrics do not apply to it (None, reason in ``skipped``, their
+  thresholds not checked).
 """
 
 from __future__ import annotations
@@ -311,14 +314,21 @@ class MultiDomainEvaluator(FeatureEvaluator):
         return self.selected_values(values)
 
 
+# The single kind's metrics that compare each output with its input (not for a generator).
+INPUT_METRICS = ("ssim_to_input", "l1_to_input", "lpips_to_input")
+
+
 class SingleImageEvaluator(FeatureEvaluator):
-    """One-domain data without targets: records with ``image``."""
+    """One-domain data without targets: records with ``image``. A generator (first mode a generation mode) is
+    scored by as many samples as there are eval images (seeds from the evaluator's seed) on the distribution
+    metrics alone."""
 
     protocol_name = "single_v2"
     description = ("eval images through the first mode; fd_vgg16 / kid_vgg16 of the outputs vs the real eval "
                    "images; content preservation: ssim_to_input (images >= 11 px), l1_to_input ([-1, 1] scale) and "
                    "lpips_to_input (>= 16 px) of each output vs its input (output resized to the input's size when "
-                   "they differ), averaged over images")
+                   "they differ), averaged over images; a generator (no input image): as many samples as eval "
+                   "images, from the evaluation seed, on fd_vgg16 / kid_vgg16 (fid / kid) alone")
     metric_names = ("fd_vgg16", "kid_vgg16", "fid", "kid", "ssim_to_input", "l1_to_input", "lpips_to_input")
 
     def _collect(self, records: Iterable[Mapping[str, Any]]) -> None:
@@ -343,6 +353,9 @@ class SingleImageEvaluator(FeatureEvaluator):
         return len(self.inputs)
 
     def metrics(self, model: Any) -> dict:
+        generation = model.generation_mode() if hasattr(model, "generation_mode") else None
+        if generation is not None:
+            return self._generator_metrics(model, generation)
         model.use_first_mode()
         served = model.translate(self.inputs)
         self.keep_samples(getattr(model, "mode", ""), [[a, b] for a, b in zip(self.inputs, served)])
@@ -365,3 +378,15 @@ class SingleImageEvaluator(FeatureEvaluator):
             except WeightsUnavailable as err:
                 self.skip(["lpips_to_input"], str(err))
         return self.selected_values(values)
+
+    def _generator_metrics(self, model: Any, mode: str) -> dict:
+        """An unconditional generator (its first mode is a generation mode): as many samples as there are eval
+        images, from the evaluator's seed, against the real images; the input-relative metrics do not apply."""
+        model.use(mode)
+        served = model.generate(len(self.inputs), self.seed, mode)
+        self.keep_samples(mode, [[x] for x in served])
+        values = self._distances(self._features([decode(x, self.out_channels) for x in served]), self.real)
+        self.not_for_this_model(INPUT_METRICS, f"mode {mode!r} generates images without an input image: there is "
+                                               f"no input to compare each output with")
+        return self.selected_values(values)
+

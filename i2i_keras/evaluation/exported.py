@@ -13,7 +13,8 @@ Errors are `RequestError`s whose message starts with the path they are about:
 | ``no_bytes_signature`` | the SavedModel has no ``<mode>_bytes`` signature |
 | ``bad_metadata`` | a metadata field has an unusable value (e.g. ``output_scale``) |
 | ``unknown_mode`` | a mode that is not among the export's modes |
-| ``mode_needs_inputs`` | the mode an evaluation needs takes inputs besides the images or returns several images |
+| ``mode_needs_inputs`` | the mode an evaluation needs takes inputs besides the images or returns several images (a
+  generation mode: inputs besides `num_samples` and `seed` without a default in the metadata) |
 | ``no_label_mode`` | no mode takes one target-label input (multi-domain evaluation) |
 | ``translation_failed`` | the signature rejected the request (undecodable image, bad extra input) |
 """
@@ -29,6 +30,8 @@ from i2i_keras import export
 from i2i_keras.errors import RequestError
 
 BYTES_SUFFIX = export.BYTES_SUFFIX
+NUM_SAMPLES = "num_samples"  # the standard input names (i2i_keras.methods.base)
+SEED = "seed"
 IMAGES_KEY = export.IMAGES_KEY
 DEFAULT_BATCH = 8
 
@@ -115,6 +118,11 @@ class ServedModel:
         specs.pop(IMAGES_KEY, None)
         return specs
 
+    def generates(self, mode: Optional[str] = None) -> bool:
+        """True for a generation mode: its signature takes no images, only scalar inputs (`num_samples`, `seed`,
+        ...), and returns [N] PNGs."""
+        return IMAGES_KEY not in self.signature(mode).structured_input_signature[1]
+
     def returns_several(self, mode: Optional[str] = None) -> bool:
         """True when the mode returns several images per input ([batch, n] PNGs)."""
         return self.signature(mode).structured_outputs[IMAGES_KEY].shape.rank == 2
@@ -173,7 +181,37 @@ class ServedModel:
                 return mode
         return None
 
+    def generation_mode(self) -> Optional[str]:
+        """The first mode when it is a generation mode (an unconditional generator's `generate`: no input image),
+        else None."""
+        mode = self.modes[0]
+        return mode if self.generates(mode) else None
+
     # ------------------------------------------------------------------------------------------- calls
+
+    def generate(self, count: int, seed: int, mode: Optional[str] = None) -> list:
+        """`count` PNGs of generation mode `mode`, `batch_size` per call: call k asks for the next samples with
+        seed `seed + k`; inputs besides `num_samples` and `seed` take the metadata's defaults (`generation_modes`,
+        e.g. `truncation_psi` 1: no truncation)."""
+        mode = self.mode if mode is None else mode
+        specs = self.extra_specs(mode)
+        defaults = ((self.metadata.get("generation_modes") or {}).get(mode) or {}).get("defaults") or {}
+        missing = sorted(set(specs) - {NUM_SAMPLES, SEED} - set(defaults))
+        if not self.generates(mode) or NUM_SAMPLES not in specs or SEED not in specs or missing:
+            raise RequestError(f"{self.version_dir}: mode {mode!r} is not a generation mode taking {NUM_SAMPLES!r} "
+                               f"and {SEED!r} (its inputs: {sorted(specs)}, without default: {missing})",
+                               code="mode_needs_inputs")
+        fixed = {name: tf.constant(defaults[name], dtype=spec.dtype) for name, spec in specs.items()
+                 if name not in (NUM_SAMPLES, SEED)}
+        outputs = []
+        for call, start in enumerate(range(0, int(count), self.batch_size)):
+            size = min(self.batch_size, int(count) - start)
+            result = self._call(mode, {**fixed, NUM_SAMPLES: tf.constant(size, specs[NUM_SAMPLES].dtype),
+                                       SEED: tf.constant(int(seed) + call, specs[SEED].dtype)})
+            outputs += list(result[IMAGES_KEY].numpy())
+            if self.progress is not None:
+                self.progress(len(outputs), int(count))
+        return outputs
 
     def sample(self, encoded: bytes, num_samples: int, seed: int, mode: str) -> list:
         """`num_samples` PNG outputs of one encoded image through sampling mode `mode` (`sampling_mode`)."""
@@ -182,19 +220,13 @@ class ServedModel:
                   "num_samples": tf.constant(int(num_samples), dtype=specs["num_samples"].dtype)}
         if "seed" in specs:
             kwargs["seed"] = tf.constant(int(seed), dtype=specs["seed"].dtype)
-        try:
-            result = self.signature(mode)(**kwargs)
-        except (tf.errors.InvalidArgumentError, TypeError, ValueError) as err:
-            raise RequestError(f"{self.version_dir}: mode {mode!r} rejected the request "
-                               f"({type(err).__name__}: {first_line(err)})", code="translation_failed") from None
-        return list(result[IMAGES_KEY].numpy()[0])
+        return list(self._call(mode, kwargs)[IMAGES_KEY].numpy()[0])
 
     def translate(self, encoded: Iterable[bytes], extra: Optional[np.ndarray] = None,
                   extra_name: Optional[str] = None) -> list:
         """Encoded images -> the served PNG bytes of the current mode, `batch_size` at a time (`extra`: the value
         of input `extra_name`, one row per image)."""
         encoded = list(encoded)
-        signature = self.signature()
         specs = self.extra_specs()
         if extra is not None and extra_name not in specs:
             raise RequestError(f"{extra_name}: mode {self.mode!r} has no such input; its extra inputs: "
@@ -205,15 +237,18 @@ class ServedModel:
             if extra is not None:
                 kwargs[extra_name] = tf.constant(np.asarray(extra)[start:start + self.batch_size],
                                                  dtype=specs[extra_name].dtype)
-            try:
-                result = signature(**kwargs)
-            except (tf.errors.InvalidArgumentError, TypeError, ValueError) as err:
-                raise RequestError(f"{self.version_dir}: mode {self.mode!r} rejected the request "
-                                   f"({type(err).__name__}: {first_line(err)})", code="translation_failed") from None
-            outputs += list(result[IMAGES_KEY].numpy())
+            outputs += list(self._call(self.mode, kwargs)[IMAGES_KEY].numpy())
             if self.progress is not None:
                 self.progress(len(outputs), len(encoded))
         return outputs
+
+    def _call(self, mode: str, kwargs: dict) -> dict:
+        """The outputs of mode `mode`'s bytes signature on `kwargs`; a rejected request is a RequestError."""
+        try:
+            return self.signature(mode)(**kwargs)
+        except (tf.errors.InvalidArgumentError, TypeError, ValueError) as err:
+            raise RequestError(f"{self.version_dir}: mode {mode!r} rejected the request "
+                               f"({type(err).__name__}: {first_line(err)})", code="translation_failed") from None
 
 
 def output_scale_of(metadata: dict, where: str = "export") -> int:

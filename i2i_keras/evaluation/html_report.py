@@ -11,7 +11,8 @@ import html
 import math
 from typing import Any, Mapping, Optional
 
-COLUMNS_BY_ROW_LENGTH = {2: ("input", "output"), 3: ("input", "output", "target")}
+# Sample rows: [input, output(, target)], or [sample] of a generator (no input image).
+COLUMNS_BY_ROW_LENGTH = {1: ("sample",), 2: ("input", "output"), 3: ("input", "output", "target")}
 
 
 def _number(value: Any) -> str:
@@ -58,7 +59,8 @@ def _grid(samples: list, baseline_samples: list) -> str:
     for index, (_, images) in enumerate(samples):
         cells = [_image(png) for png in images]
         if baseline_samples and index < len(baseline_samples):
-            cells.append(_image(baseline_samples[index][1][1]))
+            row = baseline_samples[index][1]
+            cells.append(_image(row[min(1, len(row) - 1)]))  # its output (a generator's row is its sample)
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return (f"<p>Mode <code>{html.escape(str(mode))}</code>.</p><table class=grid><tr>"
             + "".join(f"<th>{html.escape(c)}</th>" for c in columns) + "</tr>" + "".join(rows) + "</table>")

@@ -59,7 +59,8 @@ def run_evaluation(model: ServedModel, records: Iterable[Mapping[str, Any]], thr
         Report keys: ``model``, ``method``, ``data_kind``, ``mode`` and ``signature`` (what was called),
         ``num_images``, ``feature_network``, ``protocol``, ``metrics``, ``skipped`` (metric -> why it is None),
         ``directions``, ``reference``, ``baseline`` (None, or its ``path``, ``method``, ``metrics``; or ``skipped``
-        with the reason), ``thresholds``, ``checks``, ``blessed`` and ``json_note``. Values may be NaN or
+        with the reason), ``thresholds`` (without those on metrics that do not apply to the model, e.g. a
+        generator's input-relative ones), ``checks``, ``blessed`` and ``json_note``. Values may be NaN or
         infinite: write it with `blessing.to_json`.
     """
     say = progress or (lambda message: None)
@@ -89,6 +90,8 @@ def run_evaluation(model: ServedModel, records: Iterable[Mapping[str, Any]], thr
             baseline_report = {"path": baseline_path, "method": baseline.method, "mode": baseline.mode,
                                "metrics": baseline_metrics}
     evaluator.samples = candidate_samples
+    # A metric that does not apply to the model (a generator has no input to compare with) is not thresholded.
+    thresholds = {name: spec for name, spec in thresholds.items() if name not in evaluator.not_applicable}
     blessed, checks = check_blessing(values, thresholds, baseline_metrics, directions=kind.metrics)
     report = {
         "model": model.path,

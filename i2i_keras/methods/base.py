@@ -79,6 +79,29 @@ class TranslationMode:
     # What `fn` returns: "images", or "probabilities" (float [batch, K] class probabilities of a classification
     # mode, whose class names are the model's metadata `class_names`; exported as `probabilities` + `classes`).
     output: str = IMAGES_OUTPUT
+    # Values a client may leave out (CLIs, serving clients), recorded in the metadata's `generation_modes`; Python
+    # and the exported signatures still take every input. Standard ones come from `INPUT_DEFAULTS`.
+    defaults: dict = dataclasses.field(default_factory=dict)
+
+
+# Defaults of standard inputs that clients may leave out when a mode gives none (`TranslationMode.defaults`).
+INPUT_DEFAULTS = {TRUNCATION_PSI: 1.0}
+
+
+def generation_modes_metadata(modes: dict) -> dict:
+    """Metadata `generation_modes`: mode -> {"inputs": {name: {"dtype", "shape"}}, "defaults": {name: value}} of
+    each generation mode (`takes_images` False), so clients build requests from the metadata alone."""
+    facts = {}
+    for name, mode in modes.items():
+        if mode.takes_images:
+            continue
+        inputs = {key: {"dtype": spec.dtype.name, "shape": list(spec.shape.as_list() if spec.shape.rank is not None
+                                                                  else [])}
+                  for key, spec in mode.extra_inputs.items()}
+        defaults = {key: value for key, value in INPUT_DEFAULTS.items() if key in inputs}
+        defaults.update(mode.defaults or {})
+        facts[name] = {"inputs": inputs, "defaults": defaults}
+    return facts
 
 
 class TranslationModel(keras.Model):
@@ -216,13 +239,17 @@ class TranslationModel(keras.Model):
         return bool(self.discriminator_variables()) and any(self.uses(n) for n in self.loss_weights
                                                             if n.startswith("d_"))
 
-    def translate(self, images, mode: Optional[str] = None, *, tile=None, overlap=None, **kwargs):
+    def translate(self, images=None, mode: Optional[str] = None, *, tile=None, overlap=None, **kwargs):
         """Translates float images in [-1, 1] of any size: reflect-pads to `size_multiple`, runs the mode, crops.
 
         With `tile` (input pixels, a multiple of `size_multiple`; 0: the whole image) the mode runs tile by tile
         with `overlap` px of overlap (default: `tiling.default_overlap(tile)`) and the tiles are blended without
         seams; whole-image statistics (instance norm, ...) come from the downscaled whole image
         (`i2i_keras.tiling`). Only image modes tile.
+
+        A generation mode (`TranslationMode.takes_images` False, e.g. `generate`) takes no input image: `images`
+        must be None and the mode's inputs (`num_samples`, `seed`, ...) give float images [N, H, W, C] in [-1, 1];
+        nothing is padded or tiled.
         """
         modes = self.translation_modes()
         mode = mode or next(iter(modes))
@@ -230,22 +257,23 @@ class TranslationModel(keras.Model):
             raise ValueError(f"Unknown translation mode {mode!r} for {self.method_name}; expected one of "
                              f"{list(modes)}. Received: mode={mode!r}")
         kwargs = dict(kwargs)
+        spec = modes[mode]
+        if not spec.takes_images:
+            return self._generated(mode, spec, images, tile, overlap, kwargs)
+        if images is None:
+            raise ValueError(f"Mode {mode!r} of {self.method_name} translates input images; `images` must be float "
+                             f"images [batch, height, width, channels] in [-1, 1]. Received: images=None")
         images = ops.convert_to_tensor(images)
         dtype = keras.backend.standardize_dtype(images.dtype)
         if not dtype.startswith(("float", "bfloat")):
             # uint8 pixels cast silently would be read as values far outside [-1, 1].
             raise ValueError(f"{self.method_name} translates float images in [-1, 1] (uint8 x: x / 127.5 - 1). "
                              f"Received: images.dtype={dtype}")
-        spec = modes[mode]
         channels = spec.input_channels or self.in_channels
         if len(images.shape) != 4 or images.shape[-1] not in (None, channels):
             raise ValueError(f"{self.method_name} translates [batch, height, width, {channels}] images in mode "
                              f"{mode!r}. Received: images.shape={tuple(images.shape)}")
-        unknown = sorted(set(kwargs) - set(spec.extra_inputs))
-        missing = sorted(set(spec.extra_inputs) - set(kwargs))
-        if unknown or missing:
-            raise ValueError(f"Mode {mode!r} of {self.method_name} takes the inputs {sorted(spec.extra_inputs)}. "
-                             f"Received: missing={missing}, unknown={unknown}")
+        self._check_mode_inputs(mode, spec, kwargs)
         for name in spec.image_inputs:
             kwargs[name] = self._checked_images(kwargs[name], name, spec.extra_inputs[name].shape[-1])
         if tile is not None and spec.output == PROBABILITIES_OUTPUT:
@@ -267,6 +295,27 @@ class TranslationModel(keras.Model):
             return out  # [batch, K]: nothing spatial to crop back
         scale = self.output_scale
         return out[..., :height * scale, :width * scale, :]
+
+    def _check_mode_inputs(self, mode: str, spec: TranslationMode, kwargs: dict) -> None:
+        unknown = sorted(set(kwargs) - set(spec.extra_inputs))
+        missing = sorted(set(spec.extra_inputs) - set(kwargs))
+        if unknown or missing:
+            raise ValueError(f"Mode {mode!r} of {self.method_name} takes the inputs {sorted(spec.extra_inputs)}. "
+                             f"Received: missing={missing}, unknown={unknown}")
+
+    def _generated(self, mode: str, spec: TranslationMode, images, tile, overlap, kwargs: dict):
+        """`translate` of a generation mode: the images its inputs give, unpadded and untiled."""
+        if images is not None:
+            shape = tuple(getattr(images, "shape", ()) or ())
+            raise ValueError(f"Mode {mode!r} of {self.method_name} generates images from its inputs "
+                             f"{sorted(spec.extra_inputs)} and takes no input image; call translate(None, "
+                             f"mode={mode!r}, ...). Received: images of shape {shape}")
+        if tile is not None or overlap is not None:
+            raise ConfigError(f"Mode {mode!r} of {self.method_name} generates whole images without an input image: "
+                              f"it cannot be tiled. Received: tile={tile!r}, overlap={overlap!r}",
+                              code="not_an_image_mode")
+        self._check_mode_inputs(mode, spec, kwargs)
+        return spec.fn(**kwargs)
 
     def _checked_images(self, images, name, channels):
         images = ops.convert_to_tensor(images)
@@ -523,7 +572,9 @@ class TranslationModel(keras.Model):
     def metadata(self) -> dict:
         """Facts that travel inside the exported SavedModel (read by serving clients and the translate CLI).
 
-        `tiled_modes` (only when there is one) lists the modes with a tiled bytes signature (`i2i_keras.tiling`).
+        `tiled_modes` (only when there is one) lists the modes with a tiled bytes signature (`i2i_keras.tiling`);
+        `generation_modes` (only when there is one) describes the modes without an input image
+        (`generation_modes_metadata`).
         """
         from i2i_keras import tiling
 
@@ -533,7 +584,9 @@ class TranslationModel(keras.Model):
                  "in_channels": self.in_channels, "out_channels": self.out_channels, "output_scale": self.output_scale,
                  "modes": list(modes)}
         tiled = tiling.tiled_modes(modes)
-        return {**facts, "tiled_modes": tiled} if tiled else facts
+        generation = generation_modes_metadata(modes)
+        return {**facts, **({"tiled_modes": tiled} if tiled else {}),
+                **({"generation_modes": generation} if generation else {})}
 
 
 def direction_modes(model, a2b: Callable, b2a: Callable, how: str = "") -> dict:

@@ -61,3 +61,12 @@ def test_goal_says_met_or_by_how_much_it_is_missed():
     assert goal(1.26, 1.05)["missed_by"] == pytest.approx(0.2, abs=1e-3)
     assert goal(5.0, 10.0, higher_is_better=True) == {"value": 5.0, "goal": 10.0, "met": False, "missed_by": 0.5}
     assert goal(None, 1.2)["met"] is None
+
+
+def test_ingest_per_example_cost_times_every_candidate_of_the_folder(tmp_path):
+    """The ingest section's per-example cost: `encode_candidate` timed over each AB image of the folder."""
+    runner = _runner()
+    folder = runner.paired_folder(str(tmp_path), 4, 32)
+    answer = runner.child_encode(folder)
+    assert answer["examples"] == 4 + 8  # train/ + test/
+    assert answer["ms"] > 0

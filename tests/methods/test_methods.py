@@ -8,9 +8,9 @@ import pytest
 import tensorflow as tf
 
 from i2i_keras import build_model, list_methods
-from i2i_keras.methods.base import PROBABILITIES_OUTPUT
 from i2i_keras.training.loop import compile_model
-from tests.helpers import TINY, model_batches, mode_inputs, synthetic_batches, tiny_config
+from tests.helpers import TINY, model_batches, run_mode, synthetic_batches, tiny_config
+from tests.methods.method_helpers import check_export_parity, check_translate_modes
 
 # Every registered method goes through this suite (the first test checks each has a tiny config).
 METHODS = list_methods()
@@ -60,8 +60,28 @@ def test_config_round_trip(method):
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_fit_moves_weights_with_finite_losses_and_evaluate(method):
-    cfg, model = _build(method)
+def test_translate_shape_dtype_range_any_size(method):
+    _, model = _build(method)
+    _skip_unless_translator(model)
+    check_translate_modes(model)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_export_parity_for_every_mode(method, tmp_path):
+    """Each mode's float signature equals `translate`; its bytes signature returns PNGs of the input's size (times
+    `output_scale`) whose pixels equal the quantised float output (multi-output modes: [batch, N] PNGs); generation
+    modes' signatures give `translate(None, ...)`'s images from the same seed."""
+    _, model = _build(method)
+    _skip_unless_translator(model)
+    check_export_parity(model, str(tmp_path / "export"))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_fit_moves_weights_evaluate_then_keras_file_round_trip_and_train_on(method, tmp_path):
+    """One model through fit (finite losses, every weighted term logged, weights of both networks moved, optimizer
+    steps counted), evaluate, a .keras round trip (same outputs, weights and optimizer state) and more training:
+    one test, so each method's training step is traced once for all of it."""
+    _, model = _build(method, DETERMINISTIC.get(method, []))
     ds = model_batches(model).repeat()
     g_before = [v.numpy().copy() for v in model.generator_variables()]
     d_before = [v.numpy().copy() for v in model.discriminator_variables()]
@@ -79,118 +99,20 @@ def test_fit_moves_weights_with_finite_losses_and_evaluate(method):
     if model.paired_metrics:
         assert 0 < results["psnr"] < 100 and -1 <= results["ssim"] <= 1
 
-
-@pytest.mark.parametrize("method", METHODS)
-def test_translate_shape_dtype_range_any_size(method):
-    _, model = _build(method)
-    _skip_unless_translator(model)
-    s = model.output_scale  # super-resolution: outputs are s times the input's size
-    images = np.random.default_rng(1).uniform(-1, 1, (2, 37, 45, model.in_channels)).astype("float32")
-    for mode, spec in model.translation_modes().items():
-        out = np.asarray(model.translate(images, mode=mode, **mode_inputs(model, mode, images)))
-        if spec.output == PROBABILITIES_OUTPUT:  # a classification mode: one probability row per image
-            assert out.shape == (2, len(model.metadata()["class_names"])) and out.dtype == np.float32, mode
-            np.testing.assert_allclose(out.sum(-1), 1.0, atol=1e-5)
-            continue
-        expected = (2, 3, 37 * s, 45 * s, model.out_channels) if spec.multiple_outputs else \
-            (2, 37 * s, 45 * s, model.out_channels)
-        assert out.shape == expected and out.dtype == np.float32, mode
-        assert out.min() >= -1.0 and out.max() <= 1.0
-        if spec.extra_inputs:
-            with pytest.raises(ValueError, match="missing"):
-                model.translate(images, mode=mode)
-    with pytest.raises(ValueError, match="mode"):
-        model.translate(images, mode="sideways")
-    first = next(iter(model.translation_modes()))
-    if not model.translation_modes()[first].extra_inputs:
-        predicted = model.predict(images, batch_size=1, verbose=0)
-        np.testing.assert_allclose(predicted, model.translate(images), atol=1e-5)
-        predicted = model.predict(model_batches(model), verbose=0)
-        spatial = model.translation_modes()[first].output != PROBABILITIES_OUTPUT
-        side = next(iter(model_batches(model)))[model.input_key].shape[1] * s
-        assert predicted.shape[:3 if spatial else 1] == (8 * model.batches_per_step, side, side)[:3 if spatial else 1]
-    with pytest.raises(ValueError, match="images.shape"):
-        model.translate(images[0], **mode_inputs(model, first, images))
-    with pytest.raises(ValueError, match="images.dtype=uint8"):
-        model.translate(np.zeros((1, 32, 32, model.in_channels), np.uint8), **mode_inputs(model, first, images[:1]))
-
-
-@pytest.mark.parametrize("method", METHODS)
-def test_export_parity_for_every_mode(method, tmp_path):
-    """Each mode's float signature equals `translate`; its bytes signature returns PNGs of the input's size (times
-    `output_scale`) whose pixels equal the quantised float output (multi-output modes: [batch, N] PNGs)."""
-    from i2i_keras.data import transforms
-    from i2i_keras.export import export_for_serving, load_exported
-
-    _, model = _build(method)
-    _skip_unless_translator(model)
-    s = model.output_scale
-    loaded, metadata = load_exported(export_for_serving(model, str(tmp_path / "export")))
-    assert metadata["output_scale"] == s
-    assert metadata["modes"] == list(model.translation_modes())
-    images = np.random.default_rng(2).uniform(-1, 1, (1, 20, 28, model.in_channels)).astype("float32")
-    png = tf.io.encode_png(transforms.to_uint8(images)[0])
-    decoded = transforms.decode_image(png, channels=model.in_channels)[None].numpy()
-    for mode, spec in model.translation_modes().items():
-        extras = mode_inputs(model, mode, decoded)
-        expected = np.asarray(model.translate(decoded, mode=mode, **extras))
-        served = loaded.signatures[mode](images=tf.constant(decoded), **{k: tf.constant(v) for k, v in extras.items()})
-        if spec.output == PROBABILITIES_OUTPUT:  # classification: probabilities, and class names with the bytes form
-            np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=2e-5, err_msg=mode)
-            out = loaded.signatures[mode + "_bytes"](images=tf.constant([png.numpy()]))
-            np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=2e-5, err_msg=mode)
-            assert [c.decode() for c in out["classes"].numpy()[0]] == metadata["class_names"]
-            continue
-        np.testing.assert_allclose(served["images"].numpy(), expected, atol=2e-5, err_msg=mode)
-        # Extra images travel as PNGs of the very pixels the float signature got (`mode_inputs` flips the input).
-        byte_extras = {k: tf.constant([tf.io.encode_png(transforms.to_uint8(v)[0]).numpy()] if k in spec.image_inputs
-                                      else v) for k, v in extras.items()}
-        pngs = loaded.signatures[mode + "_bytes"](images=tf.constant([png.numpy()]), **byte_extras)["images"].numpy()
-        flat = pngs.reshape(-1)
-        assert pngs.shape == ((1, 3) if spec.multiple_outputs else (1,)), mode
-        quantised = transforms.to_uint8(expected.reshape(-1, 20 * s, 28 * s, model.out_channels)).numpy()
-        for got, want in zip(flat, quantised):
-            pixels = tf.io.decode_png(got).numpy()
-            assert pixels.shape == (20 * s, 28 * s, model.out_channels)
-            assert np.abs(pixels.astype(int) - want.astype(int)).max() <= 1, mode
-    # Every method's image modes are served tiled too: the first one's tiled signature equals the library's tiled call.
-    tiled = metadata.get("tiled_modes", [])
-    if tiled:
-        mode, tile = tiled[0], max(16, model.size_multiple)
-        extras = mode_inputs(model, mode, decoded)
-        byte_extras = {k: tf.constant([tf.io.encode_png(transforms.to_uint8(v)[0]).numpy()]
-                                      if k in model.translation_modes()[mode].image_inputs else v)
-                       for k, v in extras.items()}
-        expected = transforms.to_uint8(np.asarray(model.translate(decoded, mode=mode, tile=tile, overlap=tile // 4,
-                                                                  **extras)).reshape(-1, 20 * s, 28 * s,
-                                                                                     model.out_channels)).numpy()
-        pngs = loaded.signatures[mode + "_bytes_tiled"](images=tf.constant([png.numpy()]), tile=tf.constant(tile),
-                                                        overlap=tf.constant(tile // 4), **byte_extras)["images"]
-        for got, want in zip(pngs.numpy().reshape(-1), expected):
-            assert np.abs(tf.io.decode_png(got).numpy().astype(int) - want.astype(int)).max() <= 1, mode
-
-
-@pytest.mark.parametrize("method", METHODS)
-def test_keras_file_round_trip_then_train_on(method, tmp_path):
-    _, model = _build(method, DETERMINISTIC.get(method, []))
-    ds = model_batches(model).repeat()
-    model.fit(ds, steps_per_epoch=2, epochs=1, verbose=0)
     path = str(tmp_path / "m.keras")
     model.save(path)
     loaded = keras.saving.load_model(path)
     images = next(iter(model_batches(model)))[model.input_key]
     for mode in model.translation_modes():
-        extras = mode_inputs(model, mode, images)
-        np.testing.assert_allclose(loaded.translate(images, mode=mode, **extras),
-                                   model.translate(images, mode=mode, **extras), atol=1e-6)
-    _check_optimizer_steps(loaded, 2)
+        np.testing.assert_allclose(run_mode(loaded, mode, images), run_mode(model, mode, images), atol=1e-6)
+    _check_optimizer_steps(loaded, 3)
     for a, b in zip(loaded.weights, model.weights):  # the non-translators' state (nst's image) too
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
     if loaded.d_optimizer is not None:
         for a, b in zip(loaded.d_optimizer.variables, model.d_optimizer.variables):
             np.testing.assert_allclose(a.numpy(), b.numpy())
     loaded.fit(ds, steps_per_epoch=1, epochs=1, verbose=0)
-    assert int(loaded.optimizer.iterations.numpy()) == 3
+    assert int(loaded.optimizer.iterations.numpy()) == 4
 
 
 def _one_sgd_step(method, strategy, batch):
@@ -239,8 +161,7 @@ def test_mixed_bfloat16_training_step(method):
         return
     # Outputs stay float32 (the last activation is pinned), so losses and exported images are full precision.
     images = next(iter(model_batches(model)))[model.input_key]
-    first = next(iter(model.translation_modes()))
-    out = model.translate(images, **mode_inputs(model, first, images))
+    out = run_mode(model, next(iter(model.translation_modes())), images)
     assert out.dtype == "float32"
 
 

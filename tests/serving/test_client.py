@@ -181,7 +181,7 @@ CLI_ERRORS = {
     "unknown_version": (["--model", "p2p", "--model-version", 4], False, ["NOT_FOUND", "Specific(p2p, 4)"]),
     "output_not_png": (["--model", "p2p", "--output", "{tmp}/out.jpg"], False, ["give a file name ending in .png"]),
     "signature_and_direction": (["--model", "cyc", "--signature", "a2b_bytes", "--direction", "a2b"], False,
-                                ["give --signature or --direction, not both"]),
+                                ["give one of --signature, --direction and --mode"]),
     "bad_direction": (["--model", "cyc", "--direction", "sideways"], False, ["invalid choice: 'sideways'"]),
     "server_down": (["--model", "p2p", "--server", "127.0.0.1:1", "--timeout", 10], False,
                     ["127.0.0.1:1: UNAVAILABLE"]),

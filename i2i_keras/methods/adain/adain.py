@@ -34,6 +34,15 @@ class AdaIN(TranslationModel):
         g_content (1): ``mean((f(g(t)) - t)^2)`` at relu4_1 (the AdaIN output is the target, not f(c)).
         g_style (10): ``sum_i [MSE(mu(phi_i(g(t))), mu(phi_i(s))) + MSE(sigma(...), sigma(...))]`` over relu1_1,
             relu2_1, relu3_1, relu4_1 (`losses.mean_std_loss`'s distance).
+        g_identity_pixel (0: off; 12.5 in the default config) and g_identity_feature (0; 1 in the default config):
+            the identity losses of SANet (Park and Lee, "Arbitrary Style Transfer with Style-Attentional Networks",
+            CVPR 2019, eq. 6; as GlebSBrykin/SANET's training code computes them): the content and the style image
+            each decoded from its own relu4_1 features (AdaIN(f(c), f(c)) = f(c): what alpha=0 decodes) must give
+            the image back, ``MSE(g(f(c)), c) + MSE(g(f(s)), s)`` on pixels and the same summed over relu1_1..relu4_1
+            features. Not in the AdaIN paper (its config keeps them 0): with them the decoder learns to invert
+            the encoder early, so alpha=0 reproduces the content after a CPU-sized training (without them, 300 steps
+            on 32 px photos leave the alpha=0 output unrelated to its content: tests/methods/test_adain.py). SANet's
+            pixel weight 50 is for images in [0, 1]; on the library's [-1, 1] the same term is 12.5.
 
     Data: content images from the `single` data kind; the styles are the model's own (`styles`: a folder or
     ``embedded:styles``), each resized so its shorter side is 2 x `image_size` and kept as model state; every
@@ -66,7 +75,7 @@ class AdaIN(TranslationModel):
 
     data_kind = "single"
     input_key = "image"
-    default_loss_weights = {"g_content": 1.0, "g_style": 10.0}
+    default_loss_weights = {"g_content": 1.0, "g_style": 10.0, "g_identity_pixel": 0.0, "g_identity_feature": 0.0}
 
     def __init__(self, styles="embedded:styles", base_filters=64, network="vgg16", weights="offline", alpha=1.0,
                  **kwargs):
@@ -128,8 +137,14 @@ class AdaIN(TranslationModel):
         style_features = self.encoder(style)
         target = ops.stop_gradient(self._transfer(content_features, style_features["relu4_1"]))
         output = self.decoder(target, training=training)
-        return {"style": style, "target": target, "output": output,
-                "style_features": {k: ops.stop_gradient(v) for k, v in style_features.items()}}
+        outputs = {"style": style, "target": target, "output": output,
+                   "style_features": {k: ops.stop_gradient(v) for k, v in style_features.items()}}
+        if self.uses("g_identity_pixel") or self.uses("g_identity_feature"):
+            # Content and style decoded from their own relu4_1 features, in one decoder call.
+            own = ops.stop_gradient(ops.concatenate([content_features, style_features["relu4_1"]], axis=0))
+            outputs["identity"] = self.decoder(own, training=training)
+            outputs["identity_source"] = ops.concatenate([content, style], axis=0)
+        return outputs
 
     def generator_losses(self, batch, outputs, training=True):
         features = self.encoder(outputs["output"])
@@ -139,6 +154,18 @@ class AdaIN(TranslationModel):
         if self.uses("g_style"):
             terms["g_style"] = losses.mean_std_distance(features, outputs["style_features"],
                                                         losses.tap_weights(ENCODER_TAPS))
+        if "identity" in outputs:
+            # Sums of the content's and the style's MSEs (SANet's), not one mean over both.
+            identity, source = outputs["identity"], outputs["identity_source"]
+            half = ops.shape(identity)[0] // 2
+            pairs = ((identity[:half], source[:half]), (identity[half:], source[half:]))
+            if self.uses("g_identity_pixel"):
+                terms["g_identity_pixel"] = sum(losses.mse(a, b) for a, b in pairs)
+            if self.uses("g_identity_feature"):
+                decoded, original = self.encoder(identity), self.encoder(source)
+                terms["g_identity_feature"] = sum(
+                    losses.mse(decoded[tap][:half], original[tap][:half])
+                    + losses.mse(decoded[tap][half:], original[tap][half:]) for tap in ENCODER_TAPS)
         return terms
 
     # ------------------------------------------------------------------ inference
