@@ -14,6 +14,7 @@ from i2i_keras.methods.munit import munit  # noqa: F401
 from i2i_keras.methods.nst import nst  # noqa: F401
 from i2i_keras.methods.pix2pix import pix2pix  # noqa: F401
 from i2i_keras.methods.pixelda import pixelda  # noqa: F401
+from i2i_keras.methods.psp import psp  # noqa: F401
 from i2i_keras.methods.srcnn import srcnn  # noqa: F401
 from i2i_keras.methods.srgan import srgan  # noqa: F401
 from i2i_keras.methods.stargan import stargan  # noqa: F401
