@@ -11,7 +11,8 @@ GradualStyleEncoder), `models/encoders/helpers.py` (bottleneck_IR, bottleneck_IR
   not change, else a 1x1 strided conv + norm.
 - Pyramid: c1 (after stage 2), c2 (after stage 3), c3 (after stage 4, the deepest). The coarse styles come from c3;
   p2 = upsample(c3) + 1x1 conv(c2) gives the medium styles; p1 = upsample(p2) + 1x1 conv(c1) the fine ones
-  (bilinear upsampling, as the reference's `_upsample_add`). The lateral convs map to `style_dim` channels.
+  (bilinear upsampling, as the reference's `_upsample_add`). The lateral convs map to `style_dim` channels (c3 too,
+  by a 1x1 conv, when the last width is not `style_dim`: the reference's 512 is both).
 - map2style (GradualStyleBlock): 3x3 stride-2 convs with leaky ReLU (0.01) from the map's side down to 1x1
   (log2(side) convs, at least one), then an equalised linear layer: one style vector of `style_dim` numbers.
 """
@@ -114,6 +115,9 @@ def gradual_style_encoder(image_size: int, in_channels: int, num_ws: int, style_
         side //= 2
         taps.append((x, side))
     (c1, side1), (c2, side2), (c3, side3) = taps[1], taps[2], taps[3]
+    if widths[3] != style_dim:
+        # The reference's deepest width is the style size (512); another width is projected to it by a 1x1 conv.
+        c3 = keras.layers.Conv2D(style_dim, 1, name="lateral3")(c3)
     coarse, medium, fine = style_split(num_ws, coarse_styles, medium_styles)
     styles = [map2style(c3, side3, style_dim, f"style{i}") for i in range(coarse)]
     p2 = UpsampleAdd(name="upsample_add2")([c3, keras.layers.Conv2D(style_dim, 1, name="lateral2")(c2)])
