@@ -123,3 +123,20 @@ def test_paper_config_builds_the_reference_networks(config):
     for networks, (expected, source) in PAPER_TABLE[config].items():
         found = _count([v for name in networks for v in getattr(model, name).trainable_variables])
         assert found == expected, f"{config} {'+'.join(networks)}: {found:,} parameters, reference {expected:,} ({source})"
+
+
+def test_psp_encoder_is_the_reference_gradual_style_encoder():
+    """pSp's GradualStyleEncoder(50, "ir_se") for a 256 px generator (14 styles), counted from
+    eladrich/pixel2style2pixel models/encoders/psp_encoders.py and helpers.py: input layer 3x64x9 + BN 128 + PReLU 64;
+    IR-SE blocks (BN(in), conv in x depth x 9, PReLU depth, conv depth x depth x 9, BN(depth), SE fc depth x depth/16
+    twice, shortcut conv in x depth + BN when the width changes) of get_blocks(50) = 30,950,080; GradualStyleBlocks
+    (log2(spatial) 3x3 convs 512 -> 512 with bias + EqualLinear 512 x 512 + 512) for styles 0-2 at 16 px, 3-6 at 32 px,
+    7-13 at 64 px = 178,302,976; latlayer1 256 x 512 + 512, latlayer2 128 x 512 + 512 = 197,632. (The psp paper
+    config needs a trained stylegan file, so the encoder is built directly, as the config sets it.)"""
+    from i2i_keras.methods.psp.networks import gradual_style_encoder
+
+    cfg = load_config("configs/psp/paper_256.yaml")
+    encoder = gradual_style_encoder(256, 3, 14, 512, cfg.model["widths"], cfg.model["blocks"],
+                                    cfg.model["coarse_styles"], cfg.model["medium_styles"], cfg.model["norm"],
+                                    cfg.model["se"])
+    assert _count(encoder.trainable_variables) == 209_450_688
