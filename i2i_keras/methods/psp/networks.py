@@ -11,7 +11,7 @@ GradualStyleEncoder), `models/encoders/helpers.py` (bottleneck_IR, bottleneck_IR
   not change, else a 1x1 strided conv + norm.
 - Pyramid: c1 (after stage 2), c2 (after stage 3), c3 (after stage 4, the deepest). The coarse styles come from c3;
   p2 = upsample(c3) + 1x1 conv(c2) gives the medium styles; p1 = upsample(p2) + 1x1 conv(c1) the fine ones
-  (bilinear upsampling, as the reference's `_upsample_add`). The lateral convs map to `style_dim` channels (c3 too,
+  (bilinear upsampling with aligned corners, as the reference's `_upsample_add`). The lateral convs map to `style_dim` channels (c3 too,
   by a 1x1 conv, when the last width is not `style_dim`: the reference's 512 is both).
 - map2style (GradualStyleBlock): 3x3 stride-2 convs with leaky ReLU (0.01) from the map's side down to 1x1
   (log2(side) convs, at least one), then an equalised linear layer: one style vector of `style_dim` numbers.
@@ -75,12 +75,19 @@ def map2style(x, side, style_dim, name):
 
 @keras.saving.register_keras_serializable(package="i2i_keras")
 class UpsampleAdd(keras.layers.Layer):
-    """`_upsample_add(x, y)`: x resized bilinearly to y's height and width, plus y."""
+    """`_upsample_add(x, y)`: x resized bilinearly (align_corners=True, as the reference's F.interpolate) to y's
+    height and width, plus y."""
 
     def call(self, inputs):
+        import tensorflow as tf
+
         x, y = inputs
-        shape = ops.shape(y)
-        return ops.cast(ops.image.resize(x, (shape[1], shape[2]), interpolation="bilinear"), y.dtype) + y
+        size = tf.shape(y)[1:3]
+        up = tf.compat.v1.image.resize_bilinear(tf.cast(x, "float32"), size, align_corners=True)
+        return tf.cast(up, y.dtype) + y
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[1]
 
 
 @keras.saving.register_keras_serializable(package="i2i_keras")

@@ -96,7 +96,9 @@ class PSP(TranslationModel):
     block per style of the generator (num_ws = 2 log2(size) - 2, `stylegan.networks.num_latents`): the first
     `coarse_styles` (3) from the deepest map, the next `medium_styles` (4) from the middle one, the rest from the
     shallowest. With `start_from_latent_avg` (paper: true) the codes are offsets from the generator's average w.
-    Synthesis uses the stylegan's fixed noise buffers (deterministic, rosinality's `randomize_noise=False`).
+    Noise inputs: in training, fresh random noise per step (`randomize_noise`, the reference's decoder default in
+    training); every mode uses the stylegan's fixed noise buffers (deterministic, as pSp's inference script's
+    `randomize_noise=False`), so Python, the export and a server give the same images.
 
     Sizes: the generator renders at its own resolution (`resolution`). As pSp (inputs resized to 256, the 1024
     output pooled to 256 for the losses), training resizes the source crops (`image_size`) to the generator's
@@ -104,6 +106,9 @@ class PSP(TranslationModel):
     the generator's resolution, renders, and resizes the result back to the input's size, so `translate` keeps the
     library's contract (output size = input size) for any input size. Crops of the generator's resolution need no
     resizing (the default and tiny configs).
+
+    The encoder starts from random weights: the reference initialises the IR-SE50 backbone from ArcFace face
+    recognition weights (`model_paths['ir_se50']`), which are not available offline.
 
     Losses (no discriminator): `g_l2` (pixel MSE, 1.0), `g_lpips` (LPIPS VGG, 0.8; the reference uses LPIPS-alex,
     the library's offline LPIPS is the VGG one), `g_w_norm` (0; ||w - w_avg||, criteria/w_norm.py). pSp's identity
@@ -129,6 +134,7 @@ class PSP(TranslationModel):
         norm: the backbone's normalisation ("batch" as the reference; "none" / "instance" for tiny runs).
         coarse_styles / medium_styles: styles from the deepest / middle pyramid level (3 / 4).
         start_from_latent_avg: add the generator's average w to the codes.
+        randomize_noise: random noise inputs in training (else the fixed buffers, as in the modes).
         mix_layer: first layer whose styles `translate_sample` / `translate_reference` replace (None: the first
             fine style, coarse_styles + medium_styles, at most num_ws - 1).
         stylegan_architecture: set by `get_config`; when given, the generator copy is built from it and the
@@ -143,7 +149,7 @@ class PSP(TranslationModel):
 
     def __init__(self, stylegan=None, data_kind="paired", widths=(64, 128, 256, 512), blocks=(3, 4, 14, 3), se=True,
                  norm="batch", coarse_styles=3, medium_styles=4, start_from_latent_avg=True, mix_layer=None,
-                 stylegan_architecture=None, **kwargs):
+                 randomize_noise=True, stylegan_architecture=None, **kwargs):
         super().__init__(**kwargs)
         if data_kind not in DATA_KINDS:
             raise ConfigError(f"`data_kind` must be one of {list(DATA_KINDS)}. Received: data_kind={data_kind!r}",
@@ -165,6 +171,8 @@ class PSP(TranslationModel):
         self.widths, self.blocks, self.se, self.norm = widths, blocks, bool(se), norm
         self.coarse_styles, self.medium_styles = coarse_styles, medium_styles
         self.start_from_latent_avg = bool(start_from_latent_avg)
+        self.randomize_noise = bool(randomize_noise)
+        self.noise_resolutions = None
         source = None
         if stylegan_architecture is None:
             source = load_stylegan(stylegan)
@@ -200,7 +208,7 @@ class PSP(TranslationModel):
                                                          float(arch["mapping_lr_mul"]), name="mapping")
         for net in (self.synthesis, self.mapping):
             net.trainable = False
-        resolutions = stylegan_networks.noise_resolutions(size, injection)
+        self.noise_resolutions = resolutions = stylegan_networks.noise_resolutions(size, injection)
         self.w_avg = self.add_constant(np.zeros(self.style_dim), "w_avg")
         self.noise_buffers = [self.add_constant(np.zeros((1, r, r, 1)), f"noise_{k}")
                               for k, r in enumerate(resolutions)]
@@ -241,10 +249,14 @@ class PSP(TranslationModel):
         codes = ops.cast(self.encoder(images, training=training), "float32")
         return codes + self.w_avg if self.start_from_latent_avg else codes
 
-    def synthesise(self, ws):
-        """Images [B, size, size, C] of W+ codes through the frozen synthesis, with the fixed noise buffers."""
+    def synthesise(self, ws, random_noise=False):
+        """Images [B, size, size, C] of W+ codes through the frozen synthesis, with the fixed noise buffers (or, with
+        `random_noise`, fresh N(0, 1) noise inputs from the model's seed state)."""
         count = tf.shape(ws)[0]
-        noises = [tf.tile(buffer, tf.stack([count, 1, 1, 1])) for buffer in self.noise_buffers]
+        if random_noise:
+            noises = [self.random_normal((count, r, r, 1)) for r in self.noise_resolutions]
+        else:
+            noises = [tf.tile(buffer, tf.stack([count, 1, 1, 1])) for buffer in self.noise_buffers]
         return ops.cast(self.synthesis([ws, *noises], training=False), "float32")
 
     def generate(self, batch, training):
@@ -254,7 +266,7 @@ class PSP(TranslationModel):
         if source.shape[1] != self.resolution or source.shape[2] != self.resolution:
             source = self._resized(source, (self.resolution, self.resolution))
         ws = self.encode(source, training=training)
-        fake = self.synthesise(ws)
+        fake = self.synthesise(ws, random_noise=training and self.randomize_noise)
         target = batch["target"]
         if target.shape[1] != self.resolution or target.shape[2] != self.resolution:
             fake = tf.image.resize(fake, tf.shape(target)[1:3], method="bilinear", antialias=True)
@@ -272,7 +284,8 @@ class PSP(TranslationModel):
                 self._lpips = LPIPS()
             values["g_lpips"] = ops.mean(self._lpips.distance(fake, target))
         if self.uses("g_w_norm"):
-            offsets = outputs["ws"] - self.w_avg
+            # criteria/w_norm.py: the codes' distance from the average w (from 0 without start_from_latent_avg).
+            offsets = outputs["ws"] - self.w_avg if self.start_from_latent_avg else outputs["ws"]
             values["g_w_norm"] = ops.mean(ops.sqrt(ops.sum(ops.square(offsets), axis=[1, 2])))
         return values
 
@@ -349,6 +362,7 @@ class PSP(TranslationModel):
                 "widths": list(self.widths), "blocks": list(self.blocks), "se": self.se, "norm": self.norm,
                 "coarse_styles": self.coarse_styles, "medium_styles": self.medium_styles,
                 "start_from_latent_avg": self.start_from_latent_avg, "mix_layer": self._mix_layer_option,
+                "randomize_noise": self.randomize_noise,
                 "stylegan_architecture": dict(self.stylegan_architecture)}
 
     def metadata(self):
