@@ -11,8 +11,8 @@ GradualStyleEncoder), `models/encoders/helpers.py` (bottleneck_IR, bottleneck_IR
   not change, else a 1x1 strided conv + norm.
 - Pyramid: c1 (after stage 2), c2 (after stage 3), c3 (after stage 4, the deepest). The coarse styles come from c3;
   p2 = upsample(c3) + 1x1 conv(c2) gives the medium styles; p1 = upsample(p2) + 1x1 conv(c1) the fine ones
-  (bilinear upsampling with aligned corners, as the reference's `_upsample_add`). The lateral convs map to `style_dim` channels (c3 too,
-  by a 1x1 conv, when the last width is not `style_dim`: the reference's 512 is both).
+  (bilinear upsampling with aligned corners, as the reference's `_upsample_add`). The lateral convs map to
+  `style_dim` channels (c3 too, by a 1x1 conv, when the last width is not `style_dim`: the reference's 512 is both).
 - map2style (GradualStyleBlock): 3x3 stride-2 convs with leaky ReLU (0.01) from the map's side down to 1x1
   (log2(side) convs, at least one), then an equalised linear layer: one style vector of `style_dim` numbers.
 """

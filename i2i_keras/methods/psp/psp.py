@@ -35,9 +35,14 @@ def resolve_stylegan_path(path) -> str:
         return path
     candidate = storage.join(path, "model.keras") if storage.isdir(path) else path
     if not candidate.endswith(".keras") or not storage.exists(candidate):
+        if storage.isdir(path):
+            why = "no model.keras in it"
+        elif not storage.exists(candidate):
+            why = "not found"
+        else:
+            why = "not a .keras file"
         raise ConfigError(f"`model.stylegan` must be a stylegan run directory holding model.keras or a .keras file. "
-                          f"Received: stylegan={path!r} ({'no model.keras in it' if storage.isdir(path) else 'not found' if not storage.exists(candidate) else 'not a .keras file'})",
-                          code="missing_stylegan")
+                          f"Received: stylegan={path!r} ({why})", code="missing_stylegan")
     return candidate
 
 
