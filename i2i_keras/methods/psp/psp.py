@@ -83,10 +83,12 @@ class PSP(TranslationModel):
     Read for this module: eladrich/pixel2style2pixel `models/psp.py` (pSp.forward: codes = encoder(x) + latent_avg
     with `start_from_latent_avg`; style mixing of random latents into the layers of `latent_mask` for multi-modal
     synthesis; input_nc), `models/encoders/psp_encoders.py` (GradualStyleEncoder, GradualStyleBlock),
-    `models/encoders/helpers.py` (IR / IR-SE blocks), `training/coach.py` (calc_loss: l2, lpips, id, w_norm, moco),
-    `options/train_options.py` (defaults: l2_lambda 1.0, lpips_lambda 0.8, id_lambda 0.1, w_norm_lambda 0, moco 0,
-    Ranger lr 1e-4, batch 8, start_from_latent_avg) and `criteria/w_norm.py` (WNormLoss: mean over the batch of
-    ||w - latent_avg||_2 over the flattened W+ codes).
+    `models/encoders/helpers.py` (IR / IR-SE blocks), `training/coach.py` (calc_loss: F.mse_loss l2, lpips, id,
+    w_norm terms, each times its lambda), `options/train_options.py` (defaults: l2_lambda 1.0, lpips_lambda 0.8,
+    id_lambda 0.1, w_norm_lambda 0, Ranger, lr 1e-4, batch_size 4, `--start_from_latent_avg` a flag), the
+    repository's README.md (its training commands: batch 8 and `--start_from_latent_avg` for every task; conditional
+    synthesis adds w_norm_lambda 0.005 and style mixing into latents 8-17 at inference) and `criteria/w_norm.py`
+    (WNormLoss: mean over the batch of ||w - latent_avg||_2 over the flattened W+ codes).
 
     The generator: `stylegan` names a library-trained stylegan (`model.keras` of its run directory, or a `.keras`
     file). Its EMA synthesis network, EMA mapping network (for the random fine styles of `translate_sample`), the
