@@ -17,4 +17,5 @@ from i2i_keras.methods.pixelda import pixelda  # noqa: F401
 from i2i_keras.methods.srcnn import srcnn  # noqa: F401
 from i2i_keras.methods.srgan import srgan  # noqa: F401
 from i2i_keras.methods.stargan import stargan  # noqa: F401
+from i2i_keras.methods.stylegan import stylegan  # noqa: F401
 from i2i_keras.methods.unit import unit  # noqa: F401

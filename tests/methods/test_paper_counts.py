@@ -92,6 +92,16 @@ PAPER_TABLE = {
     # 64->128 (3x3), 5 residual blocks of two 128->128 3x3 convs, upsample convs 128->64, 64->32 (3x3), 32->3 (9x9),
     # each with a bias, and InstanceNorm2d(affine=True) after all but the last: 7,808 + 18,496 + 73,856 + 5 x
     # 295,680 + 73,792 + 18,464 + 7,779 convs/blocks + 64 + 128 + 256 + 128 + 64 norms = 1,679,235.
+    # rosinality/stylegan2-pytorch model.py Generator(256, 512, n_mlp 8, channel_multiplier 2): mapping 8 x (512 x 512
+    # + 512) = 2,101,248; synthesis: ConstantInput 512 x 16, per StyledConv(in, out) out x in x 9 + modulation
+    # EqualLinear (512 x in + in) + NoiseInjection 1 + FusedLeakyReLU bias out, per ToRGB(in) 3 x in + (512 x in + in)
+    # + 3; channels 512 (4-32 px), 512, 256, 128 (64, 128, 256 px) = 27,933,090 (noise buffers are not parameters).
+    # Discriminator(256, 2): ConvLayer(3, 128, 1), ResBlocks (conv1 in x in x 9 + in, conv2 in x out x 9 + out, skip
+    # in x out) 256 -> 4 px, final_conv 513 x 512 x 9 + 512, EqualLinear 8192 x 512 + 512, 512 + 1 = 28,864,129.
+    "stylegan/paper_256.yaml": {
+        ("mapping", "synthesis"): (30_034_338, "rosinality/stylegan2-pytorch model.py Generator (size 256)"),
+        ("discriminator",): (28_864_129, "rosinality/stylegan2-pytorch model.py Discriminator (size 256)"),
+    },
     "fast_style/paper_256.yaml": {
         ("transformer",): (1_679_235, "pytorch/examples fast_neural_style/neural_style/transformer_net.py"),
     },
