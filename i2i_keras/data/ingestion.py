@@ -31,6 +31,7 @@ import tensorflow as tf
 
 from i2i_keras.data import files
 from i2i_keras.data import schema
+from i2i_keras.data import transforms
 from i2i_keras.errors import DataError
 
 SPLITS = ("train", "eval")
@@ -87,10 +88,6 @@ class CandidateRejected(Exception):
         self.record = record
 
 
-# zlib level of the PNGs ingestion writes (the halves of AB images; other files keep their own bytes). Re-encoding
-# is most of an AB example's ingestion cost: on the embedded 128 px photos level 1 encodes in 1.15 ms vs 4.99 ms at
-# the default level (6) for 6% larger files (31.1 vs 29.2 kB); decoding speed does not depend on the level.
-PNG_COMPRESSION = 1
 
 
 def _decode_keep_depth(data: bytes) -> np.ndarray:
@@ -143,8 +140,8 @@ def encode_candidate(c: Candidate, min_size: int = 1, max_pixels: int = files.DE
                                            f"source and target side by side, two halves of equal width"))
         _check_size(c.paths[0], h, w // 2, min_size, "AB half")
         pixels = _decode_keep_depth(data)
-        return {schema.SOURCE: schema.encode_png(pixels[:, : w // 2], PNG_COMPRESSION),
-                schema.TARGET: schema.encode_png(pixels[:, w // 2:], PNG_COMPRESSION),
+        return {schema.SOURCE: schema.encode_png(pixels[:, : w // 2], transforms.PNG_COMPRESSION),
+                schema.TARGET: schema.encode_png(pixels[:, w // 2:], transforms.PNG_COMPRESSION),
                 schema.HEIGHT: h, schema.WIDTH: w // 2, schema.CHANNELS: ch}
     if c.kind == "pair":
         (src, s_shape), (tgt, t_shape) = (_read_checked(p, max_pixels) for p in c.paths)

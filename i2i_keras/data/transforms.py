@@ -116,11 +116,18 @@ def is_16bit_png(data: Any) -> tf.Tensor:
     return tf.logical_and(is_png, tf.equal(tf.strings.substr(data, 24, 1), b"\x10"))
 
 
+# zlib level of the PNGs that are produced on a request or per example rather than kept (served outputs, ingested
+# AB halves). Measured: 8 photos at 256 px encode in 45 ms at level 1 vs 308 ms at the default level 6 (16% larger);
+# the embedded 128 px photos 1.15 vs 4.99 ms each (6% larger). Decoding speed does not depend on the level, and PNG
+# is lossless at every level.
+PNG_COMPRESSION = 1
+
+
 def encode_png_like(image: Any, data: Any) -> tf.Tensor:
     """Encodes a float image [H, W, C] in [-1, 1] as a PNG of the bit depth of the encoded input `data`: 16-bit for
-    a 16-bit PNG input, 8-bit for anything else (8-bit PNG, JPEG, BMP, GIF)."""
-    return tf.cond(is_16bit_png(data), lambda: tf.io.encode_png(to_uint16(image)),
-                   lambda: tf.io.encode_png(to_uint8(image)))
+    a 16-bit PNG input, 8-bit for anything else (8-bit PNG, JPEG, BMP, GIF); zlib level `PNG_COMPRESSION`."""
+    return tf.cond(is_16bit_png(data), lambda: tf.io.encode_png(to_uint16(image), compression=PNG_COMPRESSION),
+                   lambda: tf.io.encode_png(to_uint8(image), compression=PNG_COMPRESSION))
 
 
 # ----------------------------------------------------------------------------------------------- geometry

@@ -90,7 +90,7 @@ def test_project_reconstructs_a_held_out_photo_better_than_the_average_w(trained
     # Measured (100 steps, seed 0 training run): LPIPS 0.67 and 0.41 vs the average w's 0.81 and 0.70.
     assert np.all(result.lpips < baseline), (result.lpips, baseline)
     assert result.lpips.mean() < 0.85 * baseline.mean(), (result.lpips, baseline)
-    l1 = np.abs(result.image - target).mean(axis=(1, 2, 3))
-    assert np.all(l1 < np.abs(average - target).mean(axis=(1, 2, 3))), l1
+    # (LPIPS is the projector's objective; with the pixel term off, as the reference's default, the L1 error is not
+    # always lower: one of these two images had L1 0.28 vs the average's 0.24.)
     plus = model.project(target[:1], steps=30, w_plus=True, lpips=lpips, mean_samples=2000)
     assert plus.latent.shape == (1, model.num_latents, model.style_dim)
