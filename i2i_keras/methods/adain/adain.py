@@ -34,15 +34,17 @@ class AdaIN(TranslationModel):
         g_content (1): ``mean((f(g(t)) - t)^2)`` at relu4_1 (the AdaIN output is the target, not f(c)).
         g_style (10): ``sum_i [MSE(mu(phi_i(g(t))), mu(phi_i(s))) + MSE(sigma(...), sigma(...))]`` over relu1_1,
             relu2_1, relu3_1, relu4_1 (`losses.mean_std_loss`'s distance).
-        g_identity_pixel (0: off; 12.5 in the default config) and g_identity_feature (0; 1 in the default config):
+        g_identity_pixel (0: off; 12.5 in the default config) and g_identity_feature (0: off, in every config):
             the identity losses of SANet (Park and Lee, "Arbitrary Style Transfer with Style-Attentional Networks",
-            CVPR 2019, eq. 6; as GlebSBrykin/SANET's training code computes them): the content and the style image
-            each decoded from its own relu4_1 features (AdaIN(f(c), f(c)) = f(c): what alpha=0 decodes) must give
-            the image back, ``MSE(g(f(c)), c) + MSE(g(f(s)), s)`` on pixels and the same summed over relu1_1..relu4_1
-            features. Not in the AdaIN paper (its config keeps them 0): with them the decoder learns to invert
-            the encoder early, so alpha=0 reproduces the content after a CPU-sized training (without them, 300 steps
-            on 32 px photos leave the alpha=0 output unrelated to its content: tests/methods/test_adain.py). SANet's
-            pixel weight 50 is for images in [0, 1]; on the library's [-1, 1] the same term is 12.5.
+            CVPR 2019; computed as public PyTorch SANet training code does, Icc / Iss with l_identity1 / 2): the
+            content and the style image each decoded from its own relu4_1 features (AdaIN(f(c), f(c)) = f(c): what
+            alpha=0 decodes) must give the image back, ``MSE(g(f(c)), c) + MSE(g(f(s)), s)`` on pixels and the same
+            summed over relu1_1..relu4_1 features. Not in the AdaIN paper (its config keeps them 0): with them the
+            decoder learns to invert the encoder early, so alpha=0 reproduces the content after a CPU-sized training
+            (without them, 300 steps on 32 px photos leave the alpha=0 output unrelated to its content:
+            tests/methods/test_adain.py). The weight 12.5 is this library's choice, measured by that test (SANet
+            weighs its two identity terms 50 and 1; the feature term on the unnormalised VGG16 is ~100x the pixel
+            term, which is why the default leaves it off).
 
     Data: content images from the `single` data kind; the styles are the model's own (`styles`: a folder or
     ``embedded:styles``), each resized so its shorter side is 2 x `image_size` and kept as model state; every
