@@ -28,10 +28,9 @@ import tensorflow as tf
 
 from i2i_keras import export
 from i2i_keras.errors import RequestError
+from i2i_keras.methods.base import NUM_SAMPLES, SEED
 
 BYTES_SUFFIX = export.BYTES_SUFFIX
-NUM_SAMPLES = "num_samples"  # the standard input names (i2i_keras.methods.base)
-SEED = "seed"
 IMAGES_KEY = export.IMAGES_KEY
 DEFAULT_BATCH = 8
 
@@ -177,7 +176,7 @@ class ServedModel:
         e.g. MUNIT's ``a2b_sample``, BicycleGAN's ``sample``), or None."""
         for mode in self.modes:
             extras = self.extra_specs(mode)
-            if self.returns_several(mode) and "num_samples" in extras and set(extras) <= {"num_samples", "seed"}:
+            if self.returns_several(mode) and NUM_SAMPLES in extras and set(extras) <= {NUM_SAMPLES, SEED}:
                 return mode
         return None
 
@@ -217,9 +216,9 @@ class ServedModel:
         """`num_samples` PNG outputs of one encoded image through sampling mode `mode` (`sampling_mode`)."""
         specs = self.extra_specs(mode)
         kwargs = {IMAGES_KEY: tf.constant([encoded]),
-                  "num_samples": tf.constant(int(num_samples), dtype=specs["num_samples"].dtype)}
-        if "seed" in specs:
-            kwargs["seed"] = tf.constant(int(seed), dtype=specs["seed"].dtype)
+                  NUM_SAMPLES: tf.constant(int(num_samples), dtype=specs[NUM_SAMPLES].dtype)}
+        if SEED in specs:
+            kwargs[SEED] = tf.constant(int(seed), dtype=specs[SEED].dtype)
         return list(self._call(mode, kwargs)[IMAGES_KEY].numpy()[0])
 
     def translate(self, encoded: Iterable[bytes], extra: Optional[np.ndarray] = None,
