@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from i2i_keras import losses
 from i2i_keras import storage
 from i2i_keras.errors import ConfigError
 from i2i_keras.layers import NORMS
@@ -239,10 +240,16 @@ class PSP(TranslationModel):
 
     def compile(self, *args, **kwargs):
         super().compile(*args, **kwargs)
-        if self.uses("g_lpips") and self._lpips is None:
+        if self.uses("g_lpips"):
+            self._lpips_metric()  # built here, outside the traced training step
+
+    def _lpips_metric(self):
+        """The LPIPS of `g_lpips` (offline weights), built once."""
+        if self._lpips is None:
             from i2i_keras.metrics import LPIPS
 
             self._lpips = LPIPS()
+        return self._lpips
 
     def prepare_batch(self, data):
         batch = super().prepare_batch(data)
@@ -283,13 +290,9 @@ class PSP(TranslationModel):
         fake, target = outputs["fake"], ops.cast(batch["target"], "float32")
         values = {}
         if self.uses("g_l2"):
-            values["g_l2"] = ops.mean(ops.square(fake - target))
+            values["g_l2"] = losses.mse(fake, target)
         if self.uses("g_lpips"):
-            if self._lpips is None:
-                from i2i_keras.metrics import LPIPS
-
-                self._lpips = LPIPS()
-            values["g_lpips"] = ops.mean(self._lpips.distance(fake, target))
+            values["g_lpips"] = ops.mean(self._lpips_metric().distance(fake, target))
         if self.uses("g_w_norm"):
             # criteria/w_norm.py: the codes' distance from the average w (from 0 without start_from_latent_avg).
             offsets = outputs["ws"] - self.w_avg if self.start_from_latent_avg else outputs["ws"]
