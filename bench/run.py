@@ -254,6 +254,7 @@ def section_train(args):
     out = {"size": args.size, "batch": args.batch, "config_dir": os.path.relpath(args.config_dir, ROOT),
            "methods": {}}
     for method in args.methods or list_methods():
+        print(f"bench: train {method}", file=sys.stderr, flush=True)
         entry = {}
         for policy in args.policies:
             try:

@@ -51,6 +51,24 @@ def test_generator_is_a_frozen_copy_outside_the_trained_variables():
     assert any(not np.array_equal(a, w.numpy()) for a, w in zip(encoder_before, model.encoder.trainable_weights))
 
 
+def test_a_traced_training_step_at_batch_1_and_the_strided_shortcut():
+    """A traced step at batch 1 with the tiny widths (4 and 8 input channels): a strided 1x1 Conv2D shortcut made
+    TensorFlow's oneDNN filter gradient corrupt the heap there (the process aborted); the shortcut subsamples first and
+    gives the strided conv's numbers."""
+    import tensorflow as tf
+
+    model = _psp()
+    step = tf.function(model.train_step)
+    batch = {"source": _images(1), "target": _images(1, seed=1)}
+    for _ in range(3):
+        logs = step(batch)
+    assert all(np.isfinite(float(v)) for v in logs.values())
+    conv = model.encoder.get_layer("stage1_block0_short_conv")
+    pool = model.encoder.get_layer("stage1_block0_short_pool")
+    x = _images(1, size=16)[..., :1].repeat(4, axis=-1)
+    np.testing.assert_allclose(conv(pool(x)).numpy(), tf.nn.conv2d(x, conv.kernel, 2, "VALID").numpy(), atol=1e-6)
+
+
 def test_codes_start_from_the_average_w_and_losses():
     model = _psp(["loss_weights.g_w_norm=1.0"])
     model.w_avg.assign(np.full(model.style_dim, 0.5, np.float32))

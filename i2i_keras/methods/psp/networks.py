@@ -48,10 +48,13 @@ def _squeeze_excitation(x, channels, name, reduction=16):
 
 def ir_block(x, in_channels, depth, stride, norm, se, name):
     """bottleneck_IR / bottleneck_IR_SE."""
-    if in_channels == depth:
-        shortcut = keras.layers.MaxPooling2D(1, stride, name=f"{name}_short_pool")(x)
-    else:
-        shortcut = keras.layers.Conv2D(depth, 1, stride, use_bias=False, name=f"{name}_short_conv")(x)
+    # The reference's strided shortcuts (a 1x1 max-pool, or a 1x1 conv, of stride `stride`) only subsample: the
+    # subsampling is one 1x1 max-pool for both, the conv then runs at stride 1 (the same numbers and weights). A
+    # strided 1x1 Conv2D's filter gradient crashes TensorFlow's oneDNN CPU kernels (TF 2.16 and 2.21) at batch 1 with
+    # a few input channels (4 or 8; heap corruption in a traced step; `tests/methods/test_psp.py` trains such a step).
+    shortcut = keras.layers.MaxPooling2D(1, stride, name=f"{name}_short_pool")(x) if stride > 1 else x
+    if in_channels != depth:
+        shortcut = keras.layers.Conv2D(depth, 1, use_bias=False, name=f"{name}_short_conv")(shortcut)
         shortcut = _norm(shortcut, norm, f"{name}_short_norm")
     r = _norm(x, norm, f"{name}_norm1")
     r = keras.layers.Conv2D(depth, 3, padding="same", use_bias=False, name=f"{name}_conv1")(r)
