@@ -18,9 +18,12 @@ test: venv
 	I2I_REQUIRE_WEIGHTS=1 $(PY) -m pytest -q -n 2 --dist worksteal --durations=30
 
 # Library tests on Python 3.11 + tensorflow-cpu 2.21 + Keras 3.15 (no TFX): proves the library on current TF.
+# Not here: the learning tests (minutes of training; the main lane runs them) and tests/bench (`make bench` runs on
+# the main lane's venv).
 test-modern:
 	@scripts/bootstrap.sh modern
-	I2I_REQUIRE_WEIGHTS=1 $(MODERN) -m pytest -q -n 2 --dist worksteal --durations=30 -m "not learning"
+	I2I_REQUIRE_WEIGHTS=1 $(MODERN) -m pytest -q -n 2 --dist worksteal --durations=30 -m "not learning" \
+		--ignore tests/bench
 
 # The package as users get it: a wheel installed into a fresh Python 3.10 venv (core dependencies, pinned), trained
 # for 2 steps from outside the checkout and checked (packaged configs, install names, no top-level pipeline/serving).

@@ -50,12 +50,14 @@ def config_path(method, config_dir):
 
 def synthetic_batch(model, batch, size):
     """One training batch of the model's data kind (`DataKind.synthetic_batches`), `batch` rows per step (times
-    the critic steps of a method that takes several batches per step)."""
+    the critic steps of a method that takes several batches per step); super-resolution: `size` is the target's
+    side, the input's is `size / output_scale`."""
     from i2i_keras.data import kinds
 
     rows = batch * model.batches_per_step
     data = kinds.get(model.data_kind).synthetic_batches(size=size, channels=model.in_channels, batch=rows, count=1,
-                                                        domains=getattr(model, "num_domains", None) or 3)
+                                                        domains=getattr(model, "num_domains", None) or 3,
+                                                        scale=model.output_scale)
     return next(iter(data))
 
 

@@ -22,7 +22,7 @@ def _runner():
 def test_runner_json_has_the_expected_shape(tmp_path):
     out = tmp_path / "bench.json"
     proc = subprocess.run(
-        [sys.executable, RUNNER, "--sections", "train", "data", "validation", "--methods", "pix2pix",
+        [sys.executable, RUNNER, "--sections", "train", "data", "validation", "--methods", "pix2pix", "srgan",
          "--size", "32", "--cli-size", "32", "--cli-config-dir", os.path.join(ROOT, "configs", "tiny"),
          "--steps", "1", "--warmup", "1", "--images", "6", "--data-batches", "3",
          "--validation-images", "200", "--validation-size", "16", "--output", str(out)],
@@ -35,6 +35,8 @@ def test_runner_json_has_the_expected_shape(tmp_path):
     assert machine["cores"] >= 1 and machine["tensorflow"] and machine["cpu"]
     step = result["train"]["methods"]["pix2pix"]["float32"]
     assert step["median_ms"] > 0 and step["steps"] == 1
+    # A super-resolution method at x4 (its synthetic batch's input is a quarter of the target's side).
+    assert result["train"]["methods"]["srgan"]["float32"]["median_ms"] > 0
     data = result["data"]
     assert data["delivered_images_per_s"] > 0 and data["consumed_images_per_s"] > 0
     assert data["data_vs_step"] == pytest.approx(data["delivered_images_per_s"] / data["consumed_images_per_s"],

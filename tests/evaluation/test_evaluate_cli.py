@@ -1,5 +1,6 @@
-"""`python -m i2i_keras.evaluate`: every method's tiny export on its data kind's embedded data, folders of each
-layout, the report files, metric selection, the saved domain judge, baselines, skipped metrics and the errors."""
+"""`python -m i2i_keras.evaluate`: folders of each layout, the report files, metric selection, the saved domain
+judge, baselines, skipped metrics and the errors (every method's export is evaluated by the shared method suite,
+tests/methods/test_methods.py, on the export its parity test makes)."""
 
 import json
 import os
@@ -8,63 +9,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from i2i_keras import build_model
 from i2i_keras.data import encode_png
-from i2i_keras.data import kinds
 from i2i_keras.evaluate import main
-from i2i_keras.export import export_for_serving
-from i2i_keras.registry import list_methods
 from tests.evaluation import toys
-from tests.helpers import tiny_config
 
 
 def _report(folder):
     with open(os.path.join(folder, "metrics.json")) as f:
         return json.load(f)
-
-
-@pytest.fixture(scope="module")
-def method_exports(tmp_path_factory):
-    """method -> (export base path, data kind) of each registered method's tiny config, exported once."""
-    out = {}
-    for method in list_methods():
-        if not os.path.exists(os.path.join(os.path.dirname(__file__), "..", "..", "configs", "tiny",
-                                           f"{method}.yaml")):
-            continue
-        model = build_model(tiny_config(method))
-        if not model.translation_modes():  # nst optimises one image: nothing to export (tests/methods skip it too)
-            continue
-        base = str(tmp_path_factory.mktemp(f"export_{method}"))
-        export_for_serving(model, base, tiled=False)  # the tiled signatures are tested in tests/test_tiling.py
-        out[method] = (base, model.data_kind)
-    return out
-
-
-def test_every_methods_export_is_evaluated_on_its_kinds_embedded_data(method_exports, tmp_path, capsys):
-    assert {"pix2pix", "cyclegan", "stargan", "munit", "bicyclegan", "unit", "discogan"} <= set(method_exports)
-    for method, (base, kind_name) in sorted(method_exports.items()):
-        kind = kinds.get(kind_name)
-        out = str(tmp_path / method)
-        assert main(["--model", base, "--data", kind.default_data, "--max-examples", "3", "--output", out,
-                     "--quiet"]) == 0, method
-        report = _report(out)
-        assert report["method"] == method and report["data_kind"] == kind_name
-        assert list(report["metrics"]) == list(report["protocol"]["metrics"])
-        # Every declared metric is reported: a number, or None with the reason it was skipped.
-        assert set(report["metrics"]) == set(kind.metrics), method
-        for name, value in report["metrics"].items():
-            assert value is not None or name in report["skipped"], (method, name)
-        assert report["data"]["spec"] == kind.default_data and report["data"]["planned"] >= 3
-        with open(os.path.join(out, "report.html")) as f:
-            page = f.read()
-        # Rows of input and output, or a generator's samples alone (no input image).
-        per_row = 1 if "without an input image" in report["skipped"].get("ssim_to_input", "") else 2
-        assert page.count("<img") >= 3 * per_row and all(name in page for name in report["metrics"])
-        if "domain_accuracy" in kind.metrics:
-            assert os.path.exists(os.path.join(out, "domain_judge.npz"))
-    assert "lpips_diversity" not in _report(str(tmp_path / "munit"))["skipped"]  # MUNIT samples styles
-    assert "lpips_diversity" not in _report(str(tmp_path / "bicyclegan"))["skipped"]
-    assert "psnr_y:" in capsys.readouterr().out
 
 
 def _paired_folder(root, count=4, size=32):

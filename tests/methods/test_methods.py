@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from i2i_keras import build_model, list_methods
 from i2i_keras.training.loop import compile_model
+from tests.evaluation.export_checks import check_export_is_evaluated
 from tests.helpers import TINY, model_batches, run_mode, synthetic_batches, tiny_config
 from tests.methods.method_helpers import check_export_parity, check_translate_modes
 
@@ -67,13 +68,19 @@ def test_translate_shape_dtype_range_any_size(method):
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_export_parity_for_every_mode(method, tmp_path):
+def test_export_parity_for_every_mode_then_the_export_is_evaluated(method, tmp_path, capsys):
     """Each mode's float signature equals `translate`; its bytes signature returns PNGs of the input's size (times
     `output_scale`) whose pixels equal the quantised float output (multi-output modes: [batch, N] PNGs); generation
-    modes' signatures give `translate(None, ...)`'s images from the same seed."""
+    modes' signatures give `translate(None, ...)`'s images from the same seed. Then `python -m i2i_keras.evaluate`
+    reports every metric of the method's data kind for that export on the kind's embedded data (one export per method
+    for both)."""
     _, model = _build(method)
     _skip_unless_translator(model)
-    check_export_parity(model, str(tmp_path / "export"))
+    base = str(tmp_path / "export")
+    check_export_parity(model, base)
+    report = check_export_is_evaluated(base, method, model.data_kind, str(tmp_path / "evaluation"), capsys)
+    if method in ("munit", "bicyclegan"):  # multimodal: the style / latent samples are scored for diversity
+        assert "lpips_diversity" not in report["skipped"]
 
 
 @pytest.mark.parametrize("method", METHODS)
