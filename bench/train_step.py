@@ -127,12 +127,17 @@ def main(argv=None):
         if "float32" in entry and "mixed_bfloat16" in entry:
             entry["bf16_speedup"] = round(entry["float32"]["median_ms"] / entry["mixed_bfloat16"]["median_ms"], 3)
         results["methods"][method] = entry
+    print_json(results, args.output)
+    return 0
+
+
+def print_json(results, output=None):
+    """Prints `results` as indented JSON, and writes the same text to `output` when given."""
     text = json.dumps(results, indent=2)
     print(text)
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as f:
+    if output:
+        with open(output, "w", encoding="utf-8") as f:
             f.write(text + "\n")
-    return 0
 
 
 if __name__ == "__main__":
