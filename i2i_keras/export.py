@@ -477,10 +477,8 @@ def _generation_endpoints(model, mode_name: str, names: list) -> tuple:
         return {IMAGES_KEY: generated(inputs)}
 
     def as_pngs(*inputs):
-        def encode(image):
-            return tf.io.encode_png(transforms.to_uint8(image), compression=transforms.PNG_COMPRESSION)
-
-        return {IMAGES_KEY: tf.map_fn(encode, generated(inputs), fn_output_signature=tf.TensorSpec([], tf.string))}
+        return {IMAGES_KEY: tf.map_fn(transforms.encode_png8, generated(inputs),
+                                      fn_output_signature=tf.TensorSpec([], tf.string))}
 
     return as_floats, as_pngs
 

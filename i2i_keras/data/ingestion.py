@@ -88,8 +88,6 @@ class CandidateRejected(Exception):
         self.record = record
 
 
-
-
 def _decode_keep_depth(data: bytes) -> np.ndarray:
     """Pixels of an encoded image with its own channel count and bit depth (16-bit PNGs stay 16-bit)."""
     is_png16 = data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 24 and data[24] == 16

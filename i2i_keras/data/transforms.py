@@ -123,11 +123,16 @@ def is_16bit_png(data: Any) -> tf.Tensor:
 PNG_COMPRESSION = 1
 
 
+def encode_png8(image: Any) -> tf.Tensor:
+    """Encodes a float image [H, W, C] in [-1, 1] as an 8-bit PNG at zlib level `PNG_COMPRESSION`."""
+    return tf.io.encode_png(to_uint8(image), compression=PNG_COMPRESSION)
+
+
 def encode_png_like(image: Any, data: Any) -> tf.Tensor:
     """Encodes a float image [H, W, C] in [-1, 1] as a PNG of the bit depth of the encoded input `data`: 16-bit for
     a 16-bit PNG input, 8-bit for anything else (8-bit PNG, JPEG, BMP, GIF); zlib level `PNG_COMPRESSION`."""
     return tf.cond(is_16bit_png(data), lambda: tf.io.encode_png(to_uint16(image), compression=PNG_COMPRESSION),
-                   lambda: tf.io.encode_png(to_uint8(image), compression=PNG_COMPRESSION))
+                   lambda: encode_png8(image))
 
 
 # ----------------------------------------------------------------------------------------------- geometry
